@@ -1,0 +1,234 @@
+"""The broker: an XSUB/XPUB proxy for the live path, plus the last-value snapshot.
+
+Publishers connect to the broker's XSUB port, subscribers to its XPUB port;
+subscriptions flow upstream so a publisher only sends what someone wants.
+The forwarding runs in libzmq (``zmq.proxy_steerable``), so the broker adds
+no Python work per message.
+
+Late joiners (the "clone" pattern): a cache thread subscribes to every
+small kind (data, status, alarm, run, heartbeats; not waveform records nor
+audit events) and keeps the newest message of each stream. A client asks
+the snapshot port (ROUTER) with ``[b"SNAPSHOT", prefix]`` and gets
+``[b"SNAPSHOT", json-list-of-frame-counts, *frames]``: the newest message
+of every stream under ``prefix``, in wire format. Because the client
+subscribes *before* it asks, and drops live messages whose seq is not newer
+than the snapshot's, it sees no value older than the snapshot and misses
+nothing after it (:meth:`daq.bus.Subscriber.snapshot`).
+
+The live path drops by design under overload (high-water mark); the
+sequence numbers make every drop visible to the subscriber. The archive
+uses the logger's acknowledged path instead.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from dataclasses import dataclass
+
+import zmq
+
+from daq.errors import BusError
+
+log = logging.getLogger(__name__)
+
+SNAPSHOT = b"SNAPSHOT"
+#: Kinds kept in the last-value cache (waveforms are too big, audit is history).
+CACHED_PREFIXES = (b"data/", b"status/", b"alarm/", b"run/", b"hb/")
+
+
+@dataclass(frozen=True)
+class BrokerEndpoints:
+    """Where a running broker can be reached (ports resolved when bound to 0)."""
+
+    publish: str
+    subscribe: str
+    snapshot: str
+
+
+def _bind(sock: zmq.Socket, host: str, port: int) -> str:
+    url = f"tcp://{host}:{port if port else '*'}"
+    try:
+        sock.bind(url)
+    except zmq.ZMQError as exc:
+        raise BusError(f"cannot bind {url}: {exc}") from None
+    return sock.getsockopt_string(zmq.LAST_ENDPOINT)
+
+
+class Broker:
+    """XSUB/XPUB proxy with a last-value snapshot service.
+
+    Args:
+        host: address to bind (loopback by default).
+        publish_port / subscribe_port / snapshot_port: 0 picks a free port.
+        hwm: high-water mark of the proxy sockets (messages per peer).
+        context: a zmq context to use (a new one by default).
+
+    ``start()`` binds and runs in background threads and returns the resolved
+    :class:`BrokerEndpoints`; ``stop()`` ends them. ``qupdaq broker`` runs
+    one until interrupted.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        publish_port: int = 0,
+        subscribe_port: int = 0,
+        snapshot_port: int = 0,
+        *,
+        hwm: int = 100_000,
+        context: zmq.Context | None = None,
+    ) -> None:
+        self.host = host
+        self.ports = (publish_port, subscribe_port, snapshot_port)
+        self.hwm = hwm
+        self._own_context = context is None
+        self.ctx = context or zmq.Context()
+        self.endpoints: BrokerEndpoints | None = None
+        self._threads: list[threading.Thread] = []
+        self._control_url = f"inproc://broker-control-{id(self)}"
+        self._cache_url = f"inproc://broker-xpub-{id(self)}"
+        self._stop_url = f"inproc://broker-cache-stop-{id(self)}"
+        self._ready = threading.Event()
+        self._cache_ready = threading.Event()
+        self._snapshot_endpoint: str | None = None
+        self._error: BaseException | None = None
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+
+    def start(self, timeout_s: float = 5.0) -> BrokerEndpoints:
+        """Bind all ports and start forwarding; returns where clients connect."""
+        proxy = threading.Thread(target=self._run_proxy, name="broker-proxy", daemon=True)
+        proxy.start()
+        self._threads.append(proxy)
+        if not self._ready.wait(timeout_s):
+            raise BusError("broker did not come up")
+        if self._error is not None:
+            raise self._error if isinstance(self._error, BusError) else BusError(str(self._error))
+        assert self.endpoints is not None
+        return self.endpoints
+
+    def stop(self) -> None:
+        """Stop forwarding and the snapshot service; close every socket."""
+        if self.endpoints is not None:
+            for url, command in ((self._control_url, b"TERMINATE"), (self._stop_url, b"STOP")):
+                sock = self.ctx.socket(zmq.PAIR)
+                sock.connect(url)
+                sock.send(command)
+                sock.close(linger=1000)
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self._threads.clear()
+        if self._own_context:
+            self.ctx.term()
+
+    # ---- threads -----------------------------------------------------------------------------
+
+    def _run_proxy(self) -> None:
+        xsub = self.ctx.socket(zmq.XSUB)
+        xpub = self.ctx.socket(zmq.XPUB)
+        control = self.ctx.socket(zmq.PAIR)
+        try:
+            for sock in (xsub, xpub):
+                sock.setsockopt(zmq.SNDHWM, self.hwm)
+                sock.setsockopt(zmq.RCVHWM, self.hwm)
+                sock.setsockopt(zmq.LINGER, 0)
+            control.bind(self._control_url)
+            publish = _bind(xsub, self.host, self.ports[0])
+            subscribe = _bind(xpub, self.host, self.ports[1])
+            xpub.bind(self._cache_url)
+            cache = threading.Thread(target=self._run_cache, name="broker-cache", daemon=True)
+            cache.start()
+            self._threads.append(cache)
+            if not self._cache_ready.wait(5) or self._snapshot_endpoint is None:
+                raise self._error or BusError("snapshot service did not come up")
+        except BaseException as exc:  # reported to start(), which raises it
+            self._error = exc
+            self._ready.set()
+            for sock in (xsub, xpub, control):
+                sock.close(linger=0)
+            return
+        self.endpoints = BrokerEndpoints(publish, subscribe, self._snapshot_endpoint)
+        self._ready.set()
+        log.info("broker: publishers -> %s, subscribers <- %s, snapshot %s",
+                 publish, subscribe, self._snapshot_endpoint)
+        try:
+            zmq.proxy_steerable(xsub, xpub, None, control)
+        except zmq.ContextTerminated:
+            pass
+        finally:
+            for sock in (xsub, xpub, control):
+                sock.close(linger=0)
+
+    def _run_cache(self) -> None:
+        snap_sock = self.ctx.socket(zmq.ROUTER)
+        sub = self.ctx.socket(zmq.SUB)
+        stop = self.ctx.socket(zmq.PAIR)
+        try:
+            snap_sock.setsockopt(zmq.LINGER, 0)
+            self._snapshot_endpoint = _bind(snap_sock, self.host, self.ports[2])
+            stop.bind(self._stop_url)
+            sub.setsockopt(zmq.RCVHWM, self.hwm)
+            for prefix in CACHED_PREFIXES:
+                sub.setsockopt(zmq.SUBSCRIBE, prefix)
+            sub.connect(self._cache_url)
+        except BaseException as exc:
+            self._error = exc
+            for sock in (sub, stop, snap_sock):
+                sock.close(linger=0)
+            self._cache_ready.set()
+            return
+        self._cache_ready.set()
+        latest: dict[bytes, list[zmq.Frame]] = {}
+        poller = zmq.Poller()
+        for sock in (sub, snap_sock, stop):
+            poller.register(sock, zmq.POLLIN)
+        try:
+            while True:
+                events = dict(poller.poll())
+                if stop in events:
+                    return
+                if sub in events:
+                    # Drain what is queued: the cache only needs the newest per stream.
+                    while True:
+                        try:
+                            frames = sub.recv_multipart(zmq.NOBLOCK, copy=False)
+                        except zmq.Again:
+                            break
+                        latest[frames[0].bytes] = frames
+                if snap_sock in events:
+                    self._answer_snapshot(snap_sock, latest)
+        finally:
+            for sock in (sub, stop, snap_sock):
+                sock.close(linger=0)
+
+    @staticmethod
+    def _answer_snapshot(sock: zmq.Socket, latest: dict[bytes, list[zmq.Frame]]) -> None:
+        request = sock.recv_multipart()
+        identity, body = request[0], request[1:]
+        # ROUTER requests from REQ carry an empty delimiter; DEALER clients may omit it.
+        delimiter = []
+        if body and body[0] == b"":
+            delimiter, body = [b""], body[1:]
+        if not body or body[0] != SNAPSHOT:
+            log.warning("broker: ignored a snapshot request that is not %r", SNAPSHOT)
+            sock.send_multipart([identity, *delimiter, b"ERROR", b"expected SNAPSHOT prefix"])
+            return
+        prefix = body[1] if len(body) > 1 else b""
+        counts: list[int] = []
+        frames: list[zmq.Frame | bytes] = []
+        for topic, message in latest.items():
+            if topic.startswith(prefix):
+                counts.append(len(message))
+                frames.extend(message)
+        sock.send_multipart([identity, *delimiter, SNAPSHOT, json.dumps(counts).encode(),
+                             *frames], copy=False)
+
+    # ---- for `qupdaq broker` -----------------------------------------------------------------
+
+    def wait(self) -> None:
+        """Block until the broker is stopped (from another thread or a signal handler)."""
+        for thread in list(self._threads):
+            while thread.is_alive():
+                thread.join(timeout=0.5)

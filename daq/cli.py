@@ -1,0 +1,197 @@
+"""``qupdaq``: the one command line of the system.
+
+Subcommands::
+
+    qupdaq broker  [CONFIG]          the live-path broker (XSUB/XPUB + snapshot)
+    qupdaq status  [CONFIG]          latest value of every stream, as a table
+    qupdaq sim     CONFIG [--list]   the simulated lab
+    qupdaq bench   bus               live path against raw pyzmq
+    qupdaq daemon | logger | dashboard | run | up   (announced; not built yet)
+
+Every subcommand takes ``--help``. Exit codes: 0 ok, 1 runtime failure,
+2 bad usage or config (with a message naming file, key and expectation).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from daq.config import DEFAULT_CONFIG, BusConfig, LabConfig, load_config
+from daq.errors import ConfigError, QupdaqError
+
+log = logging.getLogger("qupdaq")
+
+NOT_YET = {
+    "daemon": "the acquisition daemon (polling, control, safety)",
+    "logger": "the logging service (lossless storage, history)",
+    "dashboard": "the control-room dashboard",
+    "run": "scripted measurement runs",
+    "up": "the one-command start of broker, simulated lab, daemon and logger",
+}
+
+
+def _add_config(parser: argparse.ArgumentParser, required: bool = False) -> None:
+    parser.add_argument(
+        "config", nargs=None if required else "?", type=Path,
+        default=None if required else DEFAULT_CONFIG,
+        help=f"lab config YAML (default: {DEFAULT_CONFIG.name})" if not required else
+        "lab config YAML",
+    )
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="qupdaq",
+        description="Data acquisition and instrument control for cryogenic detector labs.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("broker", help="run the live-path broker",
+                       description="Run the XSUB/XPUB broker and the last-value snapshot "
+                                   "service on the ports of the config's bus section.")
+    _add_config(p)
+    p.add_argument("--host", help="override bus.host")
+    p.add_argument("--publish-port", type=int, help="override bus.publish_port (0: any)")
+    p.add_argument("--subscribe-port", type=int, help="override bus.subscribe_port (0: any)")
+    p.add_argument("--snapshot-port", type=int, help="override bus.snapshot_port (0: any)")
+    p.add_argument("--hwm", type=int, help="override bus.hwm (messages queued per peer)")
+
+    p = sub.add_parser("status", help="print the latest value of every stream",
+                       description="Ask the broker for the newest value of every stream "
+                                   "and print them as a table.")
+    _add_config(p)
+    p.add_argument("--prefix", default="", help="only streams under this topic prefix")
+    p.add_argument("--timeout", type=float, default=3.0, help="seconds to wait for the broker")
+    p.add_argument("--subscribe-url", help="override the broker's subscribe endpoint")
+    p.add_argument("--snapshot-url", help="override the broker's snapshot endpoint")
+
+    p = sub.add_parser("sim", help="run the simulated lab",
+                       description="Start every simulated instrument of the config's "
+                                   "simulation section on its TCP port.")
+    p.add_argument("config", type=Path, help="lab config YAML with a simulation section")
+    p.add_argument("--list", action="store_true",
+                   help="print name, model and VISA resource of each instrument and exit")
+
+    p = sub.add_parser("bench", help="run a benchmark against a same-run baseline",
+                       description="Benchmarks print figures and ratios against a baseline "
+                                   "measured in the same run.")
+    p.add_argument("target", choices=["bus"], help="what to measure")
+    p.add_argument("--scale", type=float, default=1.0,
+                   help="multiply message counts (e.g. 0.1 for a quick look)")
+
+    for name, what in NOT_YET.items():
+        p = sub.add_parser(name, help=f"{what} (not built yet)",
+                           description=f"{what}. Not built yet: this command says so and "
+                                       "exits with status 2.")
+        p.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    return parser
+
+
+def _bus_from(config: LabConfig, args: argparse.Namespace) -> BusConfig:
+    bus = config.bus
+    overrides = {
+        "host": getattr(args, "host", None),
+        "publish_port": getattr(args, "publish_port", None),
+        "subscribe_port": getattr(args, "subscribe_port", None),
+        "snapshot_port": getattr(args, "snapshot_port", None),
+        "hwm": getattr(args, "hwm", None),
+    }
+    values = {k: v for k, v in overrides.items() if v is not None}
+    return BusConfig(**{**bus.__dict__, **values}) if values else bus
+
+
+def _wait_for_signal(stop: Callable[[], None]) -> None:
+    """Block until SIGINT/SIGTERM, then call ``stop``."""
+    done = threading.Event()
+
+    def handler(signum: int, frame: object) -> None:
+        done.set()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+    while not done.wait(0.5):
+        pass
+    stop()
+
+
+def cmd_broker(args: argparse.Namespace) -> int:
+    from daq.bus import Broker
+
+    bus = _bus_from(load_config(args.config), args)
+    broker = Broker(bus.host, bus.publish_port, bus.subscribe_port, bus.snapshot_port,
+                    hwm=bus.hwm)
+    endpoints = broker.start()
+    # One parseable line: tests and `qupdaq up` read it instead of sleeping.
+    print(f"broker ready publish={endpoints.publish} subscribe={endpoints.subscribe} "
+          f"snapshot={endpoints.snapshot}", flush=True)
+    _wait_for_signal(broker.stop)
+    print("broker stopped", flush=True)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from daq.bus import Subscriber
+    from daq.status_table import format_status_table
+
+    bus = load_config(args.config).bus
+    sub = Subscriber(args.subscribe_url or bus.subscribe_url, [args.prefix],
+                     snapshot_url=args.snapshot_url or bus.snapshot_url)
+    try:
+        snapshot = sub.snapshot(args.prefix, timeout_s=args.timeout)
+    finally:
+        sub.close()
+    print(format_status_table(snapshot, sub.publishers))
+    return 0
+
+
+def cmd_sim(args: argparse.Namespace) -> int:
+    # The one runtime entry into simulators/ (DESIGN.md: "the sim entry point").
+    from simulators import cli as sim_cli  # type: ignore[attr-defined,unused-ignore]
+
+    argv = [str(args.config)] + (["--list"] if args.list else [])
+    return int(sim_cli.main(argv))
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from daq.bench import bus as bench_bus
+
+    return bench_bus.main(args.scale)
+
+
+def cmd_not_yet(args: argparse.Namespace) -> int:
+    print(f"qupdaq {args.command}: {NOT_YET[args.command]} is not built yet.", file=sys.stderr)
+    return 2
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "broker": cmd_broker,
+    "status": cmd_status,
+    "sim": cmd_sim,
+    "bench": cmd_bench,
+    **{name: cmd_not_yet for name in NOT_YET},
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``qupdaq`` console command."""
+    args = _build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return COMMANDS[args.command](args)
+    except QupdaqError as exc:
+        print(f"qupdaq {args.command}: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, ConfigError) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

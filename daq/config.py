@@ -1,0 +1,126 @@
+"""The lab configuration: one YAML file, loaded into typed, validated objects.
+
+A config file has these top-level sections (unknown keys are errors)::
+
+    lab: {name: fridge-lab}          # shown in logs and dashboards
+    bus:                             # BusConfig: where the broker listens
+      host: 127.0.0.1
+      publish_port: 7100             # publishers connect here (broker XSUB)
+      subscribe_port: 7101           # subscribers connect here (broker XPUB)
+      snapshot_port: 7102            # late joiners ask for last values here
+      heartbeat_s: 1.0
+      hwm: 100000
+    simulation: {...}                # the simulated lab (validated by simulators.config)
+
+Sections for the daemon and the logger are added by the issues that build
+them. Every problem is a :class:`daq.errors.ConfigError` naming the file,
+the key path and what was expected.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from daq.config_schema import from_mapping
+from daq.errors import ConfigError
+
+#: The embedded default: the simulated lab on localhost.
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "sim_lab.yaml"
+
+
+@dataclass(frozen=True)
+class LabInfo:
+    """Who this lab is, for logs and window titles."""
+
+    name: str = "qupdaq-lab"
+
+
+@dataclass(frozen=True)
+class BusConfig:
+    """Where the broker listens and how the bus behaves.
+
+    Attributes:
+        host: address the broker binds and clients connect to.
+        publish_port: broker's XSUB port; publishers connect to it.
+        subscribe_port: broker's XPUB port; subscribers connect to it.
+        snapshot_port: broker's last-value snapshot port (ROUTER).
+        heartbeat_s: publishers' heartbeat period; stale after two missed.
+        hwm: high-water mark (messages queued per peer before the live
+            path drops and the receivers count a gap).
+    """
+
+    host: str = "127.0.0.1"
+    publish_port: int = 7100
+    subscribe_port: int = 7101
+    snapshot_port: int = 7102
+    heartbeat_s: float = 1.0
+    hwm: int = 100_000
+
+    def __post_init__(self) -> None:
+        for name in ("publish_port", "subscribe_port", "snapshot_port"):
+            port = getattr(self, name)
+            if not 0 <= port <= 65535:
+                raise ValueError(f"{name} {port} is not a TCP port (0-65535)")
+        if self.heartbeat_s <= 0:
+            raise ValueError(f"heartbeat_s must be > 0 s, got {self.heartbeat_s}")
+        if self.hwm < 0:
+            raise ValueError(f"hwm must be >= 0, got {self.hwm}")
+
+    def url(self, port: int) -> str:
+        return f"tcp://{self.host}:{port}"
+
+    @property
+    def publish_url(self) -> str:
+        return self.url(self.publish_port)
+
+    @property
+    def subscribe_url(self) -> str:
+        return self.url(self.subscribe_port)
+
+    @property
+    def snapshot_url(self) -> str:
+        return self.url(self.snapshot_port)
+
+
+@dataclass(frozen=True)
+class LabConfig:
+    """The whole configuration file."""
+
+    lab: LabInfo = field(default_factory=LabInfo)
+    bus: BusConfig = field(default_factory=BusConfig)
+    simulation: dict[str, Any] | None = None
+    source: str = field(default="", init=False)  # the file it came from; not a YAML key
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML file that must hold a mapping; errors name the file and line."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config: {exc.strerror}", file=str(path)) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{where}not valid YAML ({problem})", file=str(path)) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"expected a mapping at the top, got {type(data).__name__}",
+                          file=str(path))
+    return data
+
+
+def load_config(path: str | Path | None = None) -> LabConfig:
+    """Load and validate a lab config (the embedded default when ``path`` is None)."""
+    path = Path(path) if path is not None else DEFAULT_CONFIG
+    config = from_mapping(LabConfig, read_yaml(path), file=str(path))
+    object.__setattr__(config, "source", str(path))  # frozen: set once, here
+    return config

@@ -1,0 +1,448 @@
+"""The one wire format of qupdaq. Nothing else builds or parses frames by hand.
+
+A message travels as ZeroMQ multipart frames ``[topic, header, payload?]``:
+
+``topic``
+    ASCII ``kind/source/channel`` (``data/fridge1/mxc``,
+    ``wave/tes1/squid_out``, ``status/fridge1/ls372``), so that SUB prefix
+    filtering selects by kind, then source, then channel. The source is
+    where the quantity lives and the channel what it is, named as a
+    physicist says them; the instrument and its own channel number travel
+    in the header (``meta``).
+``header``
+    UTF-8 JSON object (never pickle: a message is data, not code)::
+
+        {"v": 1,                      # schema version (HEADER_VERSION)
+         "seq": 41,                   # per-stream sequence number, from 0
+         "epoch": 1732470000123,      # publisher session id; seq restarts with it
+         "pub": "daemon@host",        # publisher name (heartbeats, staleness)
+         "t": 1732470000123456789,    # source time, ns since the epoch (UTC)
+         "units": "K",
+         "q": 0,                      # Quality flags
+         "dtype": "<f8", "shape": [1],  # payload layout; absent without payload
+         "meta": {...}}               # kind-specific, JSON-able
+
+    The receive time (``t_recv``) is stamped by the receiver, never sent.
+``payload``
+    Raw little-endian numpy buffer of ``dtype``/``shape``; sent with
+    ``copy=False`` and decoded with ``np.frombuffer`` (no copies). Only
+    plain numeric dtypes (and structured dtypes made of them) are accepted.
+
+Kinds (:class:`Kind`) and their payloads:
+
+* ``data``: scalar samples of one channel. Payload is :data:`SAMPLE_DTYPE`
+  (``t`` ns int64, ``value`` float64), one row per sample, so a poll and a
+  batch share a format. Build with :func:`scalar` / :func:`scalar_batch`.
+* ``wave``: one waveform record (pulse or noise trace). Payload is the raw
+  samples (int16 typically); ``meta`` holds ``dt`` (s), ``t0`` (ns of the
+  first sample), ``scale`` and ``offset`` (volts = raw*scale + offset) and
+  optionally ``presamples``. Build with :func:`waveform`.
+* ``status``: instrument or service state; ``meta`` holds ``state``
+  (:class:`InstrumentState` value) and ``message``.
+* ``alarm``, ``audit``, ``run``: events; everything in ``meta``.
+* ``hb``: heartbeat of a publisher; ``meta`` holds ``period`` (s) and
+  ``streams`` ({stream: last seq}) so receivers see trailing losses too.
+
+Decoding anything malformed raises :class:`daq.errors.MessageDecodeError`
+with the frame and the reason; callers count it, log it and drop it.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from daq.errors import MessageDecodeError
+
+HEADER_VERSION = 1
+MAX_TOPIC_BYTES = 255
+MAX_HEADER_BYTES = 64 * 1024
+
+#: One scalar sample: when (ns since the epoch) and what.
+SAMPLE_DTYPE = np.dtype([("t", "<i8"), ("value", "<f8")])
+
+_ALLOWED_DTYPE_KINDS = frozenset("biufc")
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.:@+")
+
+
+class Kind(enum.StrEnum):
+    """Message kinds; the first element of every topic."""
+
+    DATA = "data"
+    WAVE = "wave"
+    STATUS = "status"
+    ALARM = "alarm"
+    AUDIT = "audit"
+    RUN = "run"
+    HEARTBEAT = "hb"
+
+
+class Quality(enum.IntFlag):
+    """Quality flags of a value; 0 means good."""
+
+    OK = 0
+    STALE = 1
+    OVERRANGE = 2
+    UNDERRANGE = 4
+    SENSOR_ERROR = 8
+    INVALID = 16
+    SIMULATED = 32
+
+
+class InstrumentState(enum.StrEnum):
+    """What a status message says about an instrument."""
+
+    CONNECTED = "connected"
+    STALE = "stale"
+    RECONNECTING = "reconnecting"
+    ERROR = "error"
+    DISCONNECTED = "disconnected"
+
+
+_KINDS = {k.value: k for k in Kind}
+
+
+def now_ns() -> int:
+    """Wall-clock time in ns since the epoch (the unit of every timestamp on the wire)."""
+    return time.time_ns()
+
+
+def check_name(part: str, what: str = "name") -> str:
+    """Check one topic element (source or channel); return it or raise ValueError."""
+    if not part or not set(part) <= _NAME_CHARS or len(part) > 100:
+        raise ValueError(
+            f"{what} {part!r} must be 1-100 characters of letters, digits and _-.:@+"
+        )
+    return part
+
+
+@dataclass(slots=True)
+class Message:
+    """One decoded or to-be-sent message.
+
+    ``seq``, ``epoch`` and ``pub`` are stamped by the publisher
+    (:class:`daq.bus.Publisher`); ``t_recv`` by the receiver. ``data`` is a
+    read-only view on the received frame when decoded (copy it to keep it
+    beyond the next receive if you modify it).
+    """
+
+    kind: Kind
+    source: str
+    channel: str
+    t: int = 0
+    units: str = ""
+    quality: int = 0
+    data: np.ndarray | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    seq: int = -1
+    epoch: int = 0
+    pub: str = ""
+    t_recv: int = 0
+
+    @property
+    def stream(self) -> str:
+        """The stream name, identical to the topic: ``kind/source/channel``."""
+        return f"{self.kind.value}/{self.source}/{self.channel}"
+
+    @property
+    def topic(self) -> bytes:
+        return self.stream.encode("ascii")
+
+    # ---- convenience views ------------------------------------------------------------------
+
+    @property
+    def value(self) -> float:
+        """The latest scalar value of a ``data`` message."""
+        if self.kind is not Kind.DATA or self.data is None or len(self.data) == 0:
+            raise ValueError(f"{self.stream}: not a scalar data message")
+        return float(self.data["value"][-1])
+
+    @property
+    def sample_time(self) -> int:
+        """Source time (ns) of the latest sample of a ``data`` message."""
+        if self.kind is Kind.DATA and self.data is not None and len(self.data):
+            return int(self.data["t"][-1])
+        return self.t
+
+    def volts(self) -> np.ndarray:
+        """A ``wave`` record's samples converted to volts with ``scale``/``offset``."""
+        if self.kind is not Kind.WAVE or self.data is None:
+            raise ValueError(f"{self.stream}: not a waveform message")
+        scale = float(self.meta.get("scale", 1.0))
+        offset = float(self.meta.get("offset", 0.0))
+        return self.data.astype(np.float64) * scale + offset
+
+    def times(self) -> np.ndarray:
+        """A ``wave`` record's time axis in seconds relative to ``t0`` (trigger at 0 with presamples)."""
+        if self.kind is not Kind.WAVE or self.data is None:
+            raise ValueError(f"{self.stream}: not a waveform message")
+        dt = float(self.meta["dt"])
+        pre = int(self.meta.get("presamples", 0))
+        return (np.arange(self.data.shape[-1]) - pre) * dt
+
+
+# ---- builders --------------------------------------------------------------------------------
+
+
+def scalar(
+    source: str,
+    channel: str,
+    value: float,
+    *,
+    units: str = "",
+    t: int | None = None,
+    quality: int = 0,
+    meta: Mapping[str, Any] | None = None,
+) -> Message:
+    """One scalar sample of ``source/channel``."""
+    t = now_ns() if t is None else int(t)
+    data = np.empty(1, SAMPLE_DTYPE)
+    data[0] = (t, value)
+    return Message(Kind.DATA, check_name(source, "source"), check_name(channel, "channel"),
+                   t=t, units=units, quality=int(quality), data=data, meta=dict(meta or {}))
+
+
+def scalar_batch(
+    source: str,
+    channel: str,
+    times_ns: Sequence[int] | np.ndarray,
+    values: Sequence[float] | np.ndarray,
+    *,
+    units: str = "",
+    quality: int = 0,
+    meta: Mapping[str, Any] | None = None,
+) -> Message:
+    """Several samples of one channel in one message (one row per sample)."""
+    times = np.asarray(times_ns, dtype=np.int64)
+    vals = np.asarray(values, dtype=np.float64)
+    if times.shape != vals.shape or times.ndim != 1 or times.size == 0:
+        raise ValueError("times and values must be equal-length, non-empty 1-D sequences")
+    data = np.empty(times.size, SAMPLE_DTYPE)
+    data["t"] = times
+    data["value"] = vals
+    return Message(Kind.DATA, check_name(source, "source"), check_name(channel, "channel"),
+                   t=int(times[0]), units=units, quality=int(quality), data=data,
+                   meta=dict(meta or {}))
+
+
+def waveform(
+    source: str,
+    channel: str,
+    samples: np.ndarray,
+    *,
+    dt: float,
+    t0: int | None = None,
+    scale: float = 1.0,
+    offset: float = 0.0,
+    presamples: int = 0,
+    units: str = "V",
+    quality: int = 0,
+    meta: Mapping[str, Any] | None = None,
+) -> Message:
+    """One waveform record; volts = samples * scale + offset, sample spacing ``dt`` seconds."""
+    if dt <= 0:
+        raise ValueError(f"dt must be > 0 s, got {dt}")
+    t0 = now_ns() if t0 is None else int(t0)
+    full_meta = {"dt": float(dt), "t0": t0, "scale": float(scale), "offset": float(offset),
+                 "presamples": int(presamples)}
+    full_meta.update(meta or {})
+    return Message(Kind.WAVE, check_name(source, "source"), check_name(channel, "channel"),
+                   t=t0, units=units, quality=int(quality),
+                   data=np.ascontiguousarray(samples), meta=full_meta)
+
+
+def status(
+    source: str,
+    channel: str,
+    state: InstrumentState | str,
+    message: str = "",
+    **extra: Any,
+) -> Message:
+    """An instrument's or service's state (``status/fridge1/ls372``)."""
+    meta = {"state": InstrumentState(state).value, "message": message, **extra}
+    return Message(Kind.STATUS, check_name(source, "source"), check_name(channel, "channel"),
+                   t=now_ns(), meta=meta)
+
+
+def event(kind: Kind, source: str, channel: str, **meta: Any) -> Message:
+    """An ``alarm``, ``audit`` or ``run`` event with its fields in ``meta``."""
+    if kind not in (Kind.ALARM, Kind.AUDIT, Kind.RUN):
+        raise ValueError(f"event kind must be alarm, audit or run, not {kind}")
+    return Message(kind, check_name(source, "source"), check_name(channel, "channel"),
+                   t=now_ns(), meta=dict(meta))
+
+
+def heartbeat(publisher: str, period_s: float, streams: Mapping[str, int]) -> Message:
+    """A publisher's heartbeat: alive, its period, and the last seq of each of its streams."""
+    return Message(Kind.HEARTBEAT, check_name(publisher, "publisher"), "beat", t=now_ns(),
+                   meta={"period": float(period_s), "streams": dict(streams)})
+
+
+# ---- encoding --------------------------------------------------------------------------------
+
+
+def encode(msg: Message) -> list[bytes | memoryview]:
+    """Frames for ``msg``: ``[topic, header]`` or ``[topic, header, payload]``.
+
+    The payload frame is a memoryview on the array's buffer (no copy); keep
+    the array unchanged until the send completes or send with ``copy=True``.
+    """
+    header: dict[str, Any] = {"v": HEADER_VERSION, "seq": msg.seq, "epoch": msg.epoch,
+                              "pub": msg.pub, "t": msg.t, "units": msg.units, "q": msg.quality,
+                              "meta": msg.meta}
+    frames: list[bytes | memoryview] = [msg.topic, b""]
+    if msg.data is not None:
+        arr = msg.data
+        if not arr.flags.c_contiguous:
+            arr = np.ascontiguousarray(arr)
+        if _has_big_endian(arr.dtype):
+            arr = arr.astype(arr.dtype.newbyteorder("<"))
+        header["dtype"] = arr.dtype.descr if arr.dtype.names else arr.dtype.str
+        header["shape"] = list(arr.shape)
+        frames.append(arr.data.cast("B") if arr.size else b"")
+    frames[1] = json.dumps(header, separators=(",", ":"), allow_nan=True).encode("utf-8")
+    return frames
+
+
+def _dtype_parts(dtype: np.dtype) -> list[np.dtype]:
+    """The field dtypes of a structured dtype, or the dtype itself."""
+    fields = dtype.fields
+    if fields is None:
+        return [dtype]
+    return [fields[name][0] for name in dtype.names or ()]
+
+
+def _has_big_endian(dtype: np.dtype) -> bool:
+    return any(part.byteorder == ">" for part in _dtype_parts(dtype))
+
+
+def _frame_bytes(frame: Any) -> memoryview:
+    if isinstance(frame, bytes | bytearray):
+        return memoryview(frame)
+    if isinstance(frame, memoryview):
+        return frame
+    buffer = getattr(frame, "buffer", None)  # zmq.Frame: zero-copy view
+    if buffer is not None:
+        return memoryview(buffer)
+    raise MessageDecodeError(f"frame of type {type(frame).__name__} is not bytes")
+
+
+def _safe_dtype(spec: Any) -> np.dtype:
+    if isinstance(spec, str):
+        dtype = np.dtype(spec)
+    elif isinstance(spec, list) and all(
+        isinstance(f, list) and len(f) == 2 and all(isinstance(x, str) for x in f) for f in spec
+    ):
+        dtype = np.dtype([(str(n), str(t)) for n, t in spec])
+    else:
+        raise TypeError("dtype must be a string or a list of [name, type] pairs")
+    for part in _dtype_parts(dtype):
+        if part.kind not in _ALLOWED_DTYPE_KINDS or part.subdtype is not None:
+            raise TypeError(f"dtype {part} is not a plain numeric type")
+        if part.byteorder == ">":
+            raise TypeError(f"dtype {part} is big-endian; the wire is little-endian")
+    return dtype
+
+
+def decode(frames: Sequence[Any], *, t_recv: int | None = None) -> Message:
+    """Decode received frames into a :class:`Message`.
+
+    Accepts ``bytes`` or ``zmq.Frame`` (``recv_multipart(copy=False)``); the
+    payload array is a zero-copy, read-only view on the last frame.
+
+    Raises:
+        MessageDecodeError: for anything that is not a valid message.
+    """
+    if not 2 <= len(frames) <= 3:
+        raise MessageDecodeError(f"expected 2 or 3 frames, got {len(frames)}")
+    topic_view = _frame_bytes(frames[0])
+    if len(topic_view) > MAX_TOPIC_BYTES:
+        raise MessageDecodeError(f"topic longer than {MAX_TOPIC_BYTES} bytes", frame=0)
+    try:
+        topic = bytes(topic_view).decode("ascii")
+    except UnicodeDecodeError:
+        raise MessageDecodeError("topic is not ASCII", frame=0) from None
+    parts = topic.split("/")
+    if len(parts) != 3:
+        raise MessageDecodeError(f"topic {topic!r} is not kind/source/channel", frame=0)
+    kind_text, source, channel = parts
+    kind = _KINDS.get(kind_text)
+    if kind is None:
+        raise MessageDecodeError(f"unknown kind {kind_text!r} in topic {topic!r}", frame=0)
+    if not (set(source) <= _NAME_CHARS and set(channel) <= _NAME_CHARS and source and channel):
+        raise MessageDecodeError(f"bad source or channel in topic {topic!r}", frame=0)
+
+    header_view = _frame_bytes(frames[1])
+    if len(header_view) > MAX_HEADER_BYTES:
+        raise MessageDecodeError(f"header longer than {MAX_HEADER_BYTES} bytes", frame=1)
+    try:
+        header = json.loads(bytes(header_view))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise MessageDecodeError(f"header is not JSON ({exc})", frame=1) from None
+    if not isinstance(header, dict):
+        raise MessageDecodeError("header is not a JSON object", frame=1)
+    if header.get("v") != HEADER_VERSION:
+        raise MessageDecodeError(
+            f"header version {header.get('v')!r}, this build reads {HEADER_VERSION}", frame=1
+        )
+    try:
+        seq = _int_field(header, "seq")
+        epoch = _int_field(header, "epoch")
+        t = _int_field(header, "t")
+        quality = _int_field(header, "q")
+        units = header["units"]
+        pub = header["pub"]
+        meta = header["meta"]
+    except KeyError as exc:
+        raise MessageDecodeError(f"header lacks {exc.args[0]!r}", frame=1) from None
+    if not isinstance(units, str) or not isinstance(pub, str) or not isinstance(meta, dict):
+        raise MessageDecodeError("header units/pub must be text and meta an object", frame=1)
+
+    data = None
+    if len(frames) == 3:
+        if "dtype" not in header or "shape" not in header:
+            raise MessageDecodeError("payload without dtype/shape in header", frame=1)
+        data = _decode_payload(header["dtype"], header["shape"], frames[2])
+    elif "dtype" in header:
+        raise MessageDecodeError("header announces a payload that is missing", frame=2)
+
+    return Message(kind, source, channel, t=t, units=units, quality=quality, data=data,
+                   meta=meta, seq=seq, epoch=epoch, pub=pub,
+                   t_recv=now_ns() if t_recv is None else t_recv)
+
+
+def _int_field(header: dict[str, Any], key: str) -> int:
+    value = header[key]
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise MessageDecodeError(f"header {key!r} must be an integer, got {value!r}", frame=1)
+    return value
+
+
+def _decode_payload(dtype_spec: Any, shape: Any, frame: Any) -> np.ndarray:
+    try:
+        dtype = _safe_dtype(dtype_spec)
+    except (TypeError, ValueError) as exc:
+        raise MessageDecodeError(f"bad dtype {dtype_spec!r}: {exc}", frame=1) from None
+    if (
+        not isinstance(shape, list)
+        or len(shape) > 8
+        or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape)
+    ):
+        raise MessageDecodeError(f"bad shape {shape!r}", frame=1)
+    view = _frame_bytes(frame)
+    count = 1
+    for n in shape:
+        count *= n
+    if count * dtype.itemsize != len(view):
+        raise MessageDecodeError(
+            f"payload has {len(view)} bytes, header says {count} x {dtype.itemsize}", frame=2
+        )
+    array = np.frombuffer(view, dtype=dtype, count=count).reshape(shape)
+    array.flags.writeable = False
+    return array

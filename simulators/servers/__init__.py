@@ -1,0 +1,1 @@
+"""Protocol servers: one threaded TCP server per simulated instrument, speaking its real wire protocol."""
