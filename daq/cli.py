@@ -6,7 +6,8 @@ Subcommands::
     qupdaq status  [CONFIG]          latest value of every stream, as a table
     qupdaq sim     CONFIG [--list]   the simulated lab
     qupdaq bench   bus               live path against raw pyzmq
-    qupdaq daemon | logger | dashboard | run | up   (announced; not built yet)
+    qupdaq daemon  [CONFIG]          the acquisition daemon
+    qupdaq logger | dashboard | run | up   (announced; not built yet)
 
 Every subcommand takes ``--help``. Exit codes: 0 ok, 1 runtime failure,
 2 bad usage or config (with a message naming file, key and expectation).
@@ -28,7 +29,6 @@ from daq.errors import ConfigError, QupdaqError
 log = logging.getLogger("qupdaq")
 
 NOT_YET = {
-    "daemon": "the acquisition daemon (polling, control, safety)",
     "logger": "the logging service (lossless storage, history)",
     "dashboard": "the control-room dashboard",
     "run": "scripted measurement runs",
@@ -71,6 +71,11 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=3.0, help="seconds to wait for the broker")
     p.add_argument("--subscribe-url", help="override the broker's subscribe endpoint")
     p.add_argument("--snapshot-url", help="override the broker's snapshot endpoint")
+
+    p = sub.add_parser("daemon", help="run the acquisition daemon",
+                       description="Own every instrument of the config: poll, publish, "
+                                   "control with limits and interlocks, audit.")
+    _add_config(p)
 
     p = sub.add_parser("sim", help="run the simulated lab",
                        description="Start every simulated instrument of the config's "
@@ -151,6 +156,25 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_daemon(args: argparse.Namespace) -> int:
+    from daq.daemon.service import Daemon
+
+    daemon = Daemon(load_config(args.config))
+    endpoint = daemon.start()
+    print(f"daemon ready name={daemon.name} control={endpoint} "
+          f"instruments={','.join(sorted(daemon.workers)) or '-'}", flush=True)
+
+    def handler(signum: int, frame: object) -> None:
+        daemon.request_stop()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+    daemon.supervise()
+    daemon.stop()
+    print("daemon stopped", flush=True)
+    return 0
+
+
 def cmd_sim(args: argparse.Namespace) -> int:
     # The one runtime entry into simulators/ (DESIGN.md: "the sim entry point").
     from simulators import cli as sim_cli  # type: ignore[attr-defined,unused-ignore]
@@ -173,6 +197,7 @@ def cmd_not_yet(args: argparse.Namespace) -> int:
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "broker": cmd_broker,
     "status": cmd_status,
+    "daemon": cmd_daemon,
     "sim": cmd_sim,
     "bench": cmd_bench,
     **{name: cmd_not_yet for name in NOT_YET},

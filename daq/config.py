@@ -11,9 +11,13 @@ A config file has these top-level sections (unknown keys are errors)::
       heartbeat_s: 1.0
       hwm: 100000
     simulation: {...}                # the simulated lab (validated by simulators.config)
+    daemon: {...}                    # daq.daemon.config: name, logger_url, control endpoint
+    instruments: {...}               # daq.daemon.config.InstrumentConfig per instrument
+    limits: {...}                    # per control target
+    interlocks: [...]
+    logger: {...}                    # the logging service (validated by daq.logger)
 
-Sections for the daemon and the logger are added by the issues that build
-them. Every problem is a :class:`daq.errors.ConfigError` naming the file,
+Every problem is a :class:`daq.errors.ConfigError` naming the file,
 the key path and what was expected.
 """
 
@@ -26,6 +30,7 @@ from typing import Any
 import yaml
 
 from daq.config_schema import from_mapping
+from daq.daemon.config import DaemonSettings, InstrumentConfig, InterlockConfig, LimitConfig
 from daq.errors import ConfigError
 
 #: The embedded default: the simulated lab on localhost.
@@ -92,7 +97,12 @@ class LabConfig:
 
     lab: LabInfo = field(default_factory=LabInfo)
     bus: BusConfig = field(default_factory=BusConfig)
-    simulation: dict[str, Any] | None = None
+    simulation: dict[str, Any] | None = None  # validated by the simulated lab itself
+    daemon: DaemonSettings = field(default_factory=DaemonSettings)
+    instruments: dict[str, InstrumentConfig] = field(default_factory=dict)
+    limits: dict[str, LimitConfig] = field(default_factory=dict)
+    interlocks: list[InterlockConfig] = field(default_factory=list)
+    logger: dict[str, Any] | None = None  # validated by the logging service itself
     source: str = field(default="", init=False)  # the file it came from; not a YAML key
 
 

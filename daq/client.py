@@ -1,0 +1,141 @@
+"""``Lab``: the small Python client of a running daemon, for scripts, the GUI and tests.
+
+::
+
+    from daq.client import Lab
+
+    with Lab() as lab:                                # the embedded default config
+        lab.list()                                    # targets, units, ranges, values
+        lab.set("fridge1/mxc_setpoint", 0.05)         # checked by the daemon, audited
+        lab.call("fridge1/mxc_ramp", rate=0.1)
+        for msg in lab.subscribe("data/fridge1"):     # live messages (daq.messages.Message)
+            print(msg.stream, msg.value, msg.units)
+
+Every refused request raises :class:`daq.errors.ControlError` with the
+daemon's explanation (target, value, allowed range, unit); a daemon that
+does not answer raises :class:`daq.errors.BusError`. With CURVE, pass the
+daemon's public key and this client's key pair (z85 text).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+from collections.abc import Iterator
+from types import TracebackType
+from typing import Any
+
+import zmq
+
+from daq.bus import Subscriber
+from daq.config import LabConfig, load_config
+from daq.errors import BusError, ControlError
+from daq.messages import Message
+
+
+class Lab:
+    """Control and live data of one daemon.
+
+    Args:
+        config: a lab config (or path); the embedded default when None.
+        control_url: override the daemon's control endpoint.
+        server_key / public_key / secret_key: CURVE keys (z85) for a remote daemon.
+        timeout_s: how long to wait for each reply.
+        client: a name for the audit trail (default: user@pid).
+    """
+
+    def __init__(
+        self,
+        config: LabConfig | str | None = None,
+        *,
+        control_url: str | None = None,
+        server_key: str | None = None,
+        public_key: str | None = None,
+        secret_key: str | None = None,
+        timeout_s: float = 10.0,
+        client: str | None = None,
+        context: zmq.Context | None = None,
+    ) -> None:
+        self.config = config if isinstance(config, LabConfig) else load_config(config)
+        self.control_url = control_url or self.config.daemon.control.bind
+        self.timeout_s = timeout_s
+        self.client = client or f"{os.environ.get('USER', 'user')}@{os.getpid()}"
+        self._ctx = context or zmq.Context.instance()
+        self._ids = itertools.count(1)
+        self._sock = self._ctx.socket(zmq.DEALER)
+        self._sock.setsockopt(zmq.LINGER, 0)
+        if server_key:
+            if not (public_key and secret_key):
+                raise ControlError("CURVE needs this client's public_key and secret_key too")
+            self._sock.curve_serverkey = server_key.encode()
+            self._sock.curve_publickey = public_key.encode()
+            self._sock.curve_secretkey = secret_key.encode()
+        self._sock.connect(self.control_url)
+
+    def close(self) -> None:
+        self._sock.close()
+
+    def __enter__(self) -> Lab:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # ---- control -----------------------------------------------------------------------------
+
+    def request(self, op: str, **fields: Any) -> dict[str, Any]:
+        """Send one request and return the daemon's reply (raises on refusal)."""
+        request_id = next(self._ids)
+        self._sock.send(json.dumps({"id": request_id, "op": op, "client": self.client,
+                                    **fields}).encode())
+        while True:
+            if not self._sock.poll(int(self.timeout_s * 1000), zmq.POLLIN):
+                raise BusError(f"no reply from the daemon at {self.control_url} within "
+                               f"{self.timeout_s:g} s ({op} {fields.get('target', '')})")
+            reply = json.loads(self._sock.recv())
+            if reply.get("id") == request_id:
+                break  # older replies (after a timeout) are skipped
+        if not reply.get("ok"):
+            raise ControlError(reply.get("error", "refused"))
+        return dict(reply)
+
+    def ping(self) -> str:
+        """The daemon's name; proves the control endpoint answers."""
+        return str(self.request("ping")["value"])
+
+    def list(self) -> list[dict[str, Any]]:
+        """Every target: kind, instrument, unit, allowed range, limits, current value."""
+        return list(self.request("list")["targets"])
+
+    def get(self, target: str) -> Any:
+        """The current value of a control target, read from the instrument."""
+        return self.request("get", target=target)["value"]
+
+    def set(self, target: str, value: Any) -> Any:
+        """Set a control target; returns the value as sent to the instrument."""
+        return self.request("set", target=target, value=value)["value"]
+
+    def call(self, target: str, **args: Any) -> Any:
+        """Run an action (start a ramp, reset the SQUID integrator) with keyword arguments."""
+        return self.request("call", target=target, args=args)["value"]
+
+    # ---- live data ---------------------------------------------------------------------------
+
+    def subscriber(self, *prefixes: str) -> Subscriber:
+        """A :class:`daq.bus.Subscriber` on this lab's broker (close it when done)."""
+        bus = self.config.bus
+        return Subscriber(bus.subscribe_url, prefixes or ("",), snapshot_url=bus.snapshot_url,
+                          context=self._ctx)
+
+    def subscribe(self, *prefixes: str, timeout_s: float | None = None) -> Iterator[Message]:
+        """Live messages under ``prefixes``; stops after ``timeout_s`` of silence (if given)."""
+        sub = self.subscriber(*prefixes)
+        try:
+            while (msg := sub.recv(timeout_s)) is not None:
+                yield msg
+        finally:
+            sub.close()

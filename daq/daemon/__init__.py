@@ -1,0 +1,1 @@
+"""The acquisition daemon: the single owner of every instrument in its config."""

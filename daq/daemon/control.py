@@ -1,0 +1,341 @@
+"""The daemon's control endpoint (ROUTER): get, set, call, list; every command audited.
+
+Protocol: a client (DEALER, :class:`daq.client.Lab`) sends one JSON frame
+``{"id": 7, "op": "set", "target": "fridge1/mxc_setpoint", "value": 0.05,
+"client": "alice"}`` (``args`` for ``call``) and gets one JSON frame back
+``{"id": 7, "ok": true, "value": 0.05}`` or ``{"id": 7, "ok": false, "error":
+"..."}``. ``op`` is ``ping``, ``list``, ``get``, ``set`` or ``call``.
+
+Order of checks, all before the request reaches the instrument: the frame
+is JSON with a known op; the target exists; the client's role allows the op
+(read-only: ping, list, get); the config's limits allow the value
+(:class:`daq.daemon.safety.Limits`); then the owning worker runs the
+driver's strict validator, and only then sends. Every request, refused or
+not, is published as ``audit/<daemon>/control`` with who (client name, CURVE
+key, role), what (op, target, value), when, and the outcome.
+
+Security: a non-loopback bind requires CURVE (checked when the config is
+loaded); with CURVE, a ZAP handler admits only keys on the allow-list and
+the role comes from that list. Without CURVE (loopback), every client has
+``default_role``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import zmq
+import zmq.auth
+from zmq.auth.thread import ThreadAuthenticator
+
+from daq import messages
+from daq.daemon.config import ControlEndpointConfig
+from daq.daemon.safety import Limits
+from daq.daemon.worker import InstrumentWorker, Request
+from daq.errors import BusError, ConfigError, NotPermitted
+from daq.messages import Kind, Message
+
+log = logging.getLogger(__name__)
+
+READ_ONLY_OPS = frozenset({"ping", "list", "get"})
+ALL_OPS = READ_ONLY_OPS | {"set", "call"}
+MAX_REQUEST_BYTES = 64 * 1024
+LIST_TIMEOUT_S = 3.0
+
+
+def load_server_secret(config: ControlEndpointConfig) -> bytes:
+    """The endpoint's CURVE secret key (z85 bytes) from the config or its key file."""
+    assert config.curve is not None
+    if config.curve.server_secret is not None:
+        secret = config.curve.server_secret.encode("ascii")
+    else:
+        path = Path(config.curve.server_secret_file or "")
+        try:
+            _, loaded = zmq.auth.load_certificate(path)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"cannot load CURVE secret key: {exc}", file=str(path)) from None
+        if loaded is None:
+            raise ConfigError("key file holds no secret key", file=str(path))
+        secret = loaded
+    if len(secret) != 40:
+        raise ConfigError("daemon.control.curve.server_secret must be a 40-character z85 key")
+    return secret
+
+
+class _AllowList:
+    """ZAP credentials callback: admit only the configured client keys."""
+
+    def __init__(self, clients: dict[str, str]) -> None:
+        self.clients = clients
+
+    def callback(self, domain: str, key: bytes) -> bool:
+        allowed = key.decode("ascii", "replace") in self.clients
+        if not allowed:
+            log.warning("control: refused CURVE client key %s (not on the allow-list)",
+                        key[:8].decode("ascii", "replace"))
+        return allowed
+
+
+class ControlServer:
+    """Receives control requests, checks them, queues them to workers, replies, audits.
+
+    Args:
+        config: the control endpoint section.
+        workers: instrument workers by name.
+        limits: the config's limits.
+        emit: where audit messages go (the outbound stage).
+        daemon_name: source of the audit stream.
+    """
+
+    def __init__(
+        self,
+        config: ControlEndpointConfig,
+        workers: dict[str, InstrumentWorker],
+        limits: Limits,
+        emit: Callable[[Message], None],
+        *,
+        daemon_name: str,
+        context: zmq.Context | None = None,
+    ) -> None:
+        self.config = config
+        self.workers = workers
+        self.limits = limits
+        self._emit = emit
+        self.daemon_name = daemon_name
+        self.ctx = context or zmq.Context.instance()
+        self.endpoint: str | None = None
+        self.requests = 0
+        self.malformed = 0
+        self._replies: queue.Queue[tuple[bytes, dict[str, Any]]] = queue.Queue()
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        self._auth: ThreadAuthenticator | None = None
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> str:
+        """Bind and serve in a thread; returns the bound endpoint."""
+        self._thread = threading.Thread(target=self._run, name="control", daemon=True)
+        self._thread.start()
+        self._ready.wait(10)
+        if self._error is not None:
+            raise self._error
+        assert self.endpoint is not None
+        return self.endpoint
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+        if self._auth is not None:
+            self._auth.stop()
+
+    # ---- the thread --------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        sock = self.ctx.socket(zmq.ROUTER)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.MAXMSGSIZE, MAX_REQUEST_BYTES)
+        try:
+            if self.config.curve is not None:
+                secret = load_server_secret(self.config)
+                self._auth = ThreadAuthenticator(self.ctx)
+                self._auth.start()
+                self._auth.configure_curve_callback(
+                    domain="*", credentials_provider=_AllowList(dict(self.config.curve.clients))
+                )
+                sock.curve_secretkey = secret
+                sock.curve_publickey = zmq.curve_public(secret)
+                sock.curve_server = True
+            try:
+                sock.bind(self.config.bind)
+            except zmq.ZMQError as exc:
+                raise BusError(f"control endpoint cannot bind {self.config.bind}: {exc}") \
+                    from None
+            self.endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
+        except BaseException as exc:
+            self._error = exc
+            sock.close()
+            self._ready.set()
+            return
+        self._ready.set()
+        log.info("control endpoint on %s (%s)", self.endpoint,
+                 "CURVE" if self.config.curve else "loopback, no keys")
+        try:
+            while not self._stop.is_set():
+                if sock.poll(20, zmq.POLLIN):
+                    while True:
+                        try:
+                            frames = sock.recv_multipart(zmq.NOBLOCK, copy=False)
+                        except zmq.Again:
+                            break
+                        self._on_request(frames)
+                while True:
+                    try:
+                        identity, reply = self._replies.get_nowait()
+                    except queue.Empty:
+                        break
+                    sock.send_multipart([identity, json.dumps(reply).encode()])
+        finally:
+            sock.close()
+
+    # ---- requests ----------------------------------------------------------------------------
+
+    def _role_of(self, frame: zmq.Frame) -> tuple[str, str]:
+        """(role, key) of the client that sent ``frame``."""
+        if self.config.curve is None:
+            return self.config.default_role, ""
+        try:
+            key = str(frame.get("User-Id"))
+        except zmq.ZMQError:
+            key = ""
+        return self.config.curve.clients.get(key, "none"), key
+
+    def _on_request(self, frames: list[zmq.Frame]) -> None:
+        self.requests += 1
+        identity = frames[0].bytes
+        role, key = self._role_of(frames[-1])
+        who = {"role": role, "key": key}
+        if len(frames) != 2:
+            self._refuse(identity, {}, who, f"expected one JSON frame, got {len(frames) - 1}")
+            return
+        try:
+            request = json.loads(frames[1].bytes)
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+            self._refuse(identity, {}, who, f"malformed request: not JSON ({exc})")
+            return
+        if not isinstance(request, dict):
+            self._refuse(identity, {}, who, "malformed request: not a JSON object")
+            return
+        who["client"] = str(request.get("client", ""))[:100]
+        op = request.get("op")
+        if op not in ALL_OPS:
+            self._refuse(identity, request, who,
+                         f"unknown op {op!r}; use one of {', '.join(sorted(ALL_OPS))}")
+            return
+        if role not in ("operator", "read-only"):
+            self._refuse(identity, request, who, "client has no role")
+            return
+        if op not in READ_ONLY_OPS and role != "operator":
+            self._refuse(identity, request, who,
+                         f"{op} needs the operator role; this client is {role}")
+            return
+        if op == "ping":
+            self._finish(identity, request, who, {"ok": True, "value": self.daemon_name})
+            return
+        if op == "list":
+            threading.Thread(target=self._list, args=(identity, request, who),
+                             daemon=True).start()
+            return
+        target = request.get("target")
+        worker = self._owner(target) if isinstance(target, str) else None
+        if worker is None or not isinstance(target, str):
+            known = ", ".join(sorted(t for w in self.workers.values() for t in w.targets))
+            self._refuse(identity, request, who,
+                         f"unknown target {target!r}; known targets: {known or 'none yet'}")
+            return
+        kind = worker.targets[target].kind
+        if (op == "call") != (kind == "action"):
+            self._refuse(identity, request, who,
+                         f"{target} is {'an action: use call' if kind == 'action' else 'a control: use get or set'}")
+            return
+        if op == "set":
+            if "value" not in request:
+                self._refuse(identity, request, who, f"set {target}: no value given")
+                return
+            try:
+                self.limits.check(target, request["value"])
+            except NotPermitted as exc:
+                self._refuse(identity, request, who, str(exc))
+                return
+        args = request.get("args", {})
+        if not isinstance(args, dict):
+            self._refuse(identity, request, who, "args must be a JSON object")
+            return
+        worker.submit(Request(op=op, target=target, value=request.get("value"), kwargs=args,
+                              reply=lambda result: self._finish(identity, request, who, result)))
+
+    def submit_internal(self, op: str, target: str, value: Any, reason: str) -> None:
+        """Act on behalf of the daemon itself (interlocks); audited like any request."""
+        worker = self._owner(target)
+        request = {"op": op, "target": target, "value": value, "client": f"interlock: {reason}"}
+        who = {"role": "daemon", "key": "", "client": "interlock"}
+        if worker is None:
+            self._audit(request, who, {"ok": False, "error": f"unknown target {target!r}"},
+                        reason)
+            return
+        worker.submit(Request(op=op, target=target, value=value,
+                              reply=lambda result: self._audit(request, who, result, reason)))
+
+    def _owner(self, target: str) -> InstrumentWorker | None:
+        for worker in self.workers.values():
+            if target in worker.targets:
+                return worker
+        return None
+
+    def _list(self, identity: bytes, request: dict[str, Any], who: dict[str, str]) -> None:
+        """Gather every worker's targets with current values (bounded wait per worker)."""
+        results: dict[str, dict[str, Any]] = {}
+        done = {name: threading.Event() for name in self.workers}
+
+        def collect(name: str) -> Callable[[dict[str, Any]], None]:
+            def reply(result: dict[str, Any]) -> None:
+                results[name] = result
+                done[name].set()
+            return reply
+
+        for name, worker in self.workers.items():
+            worker.submit(Request(op="describe", reply=collect(name)))
+        end = time.monotonic() + LIST_TIMEOUT_S
+        targets: list[dict[str, Any]] = []
+        for name, worker in self.workers.items():
+            if done[name].wait(max(0.0, end - time.monotonic())) and results[name].get("ok"):
+                targets.extend(results[name]["targets"])
+            else:
+                targets.extend({"target": t.target, "kind": t.kind, "instrument": name,
+                                "unit": t.unit, "allowed": t.allowed, "params": list(t.params),
+                                "value_error": f"{name} did not answer within "
+                                               f"{LIST_TIMEOUT_S:g} s"}
+                               for t in worker.targets.values())
+        for item in targets:
+            item["limits"] = self.limits.describe(item["target"])
+        self._finish(identity, request, who, {"ok": True, "targets": targets})
+
+    def _refuse(self, identity: bytes, request: dict[str, Any], who: dict[str, str],
+                error: str) -> None:
+        self.malformed += 1 if error.startswith(("malformed", "expected one")) else 0
+        self._finish(identity, request, who, {"ok": False, "error": error})
+
+    def _finish(self, identity: bytes, request: dict[str, Any], who: dict[str, str],
+                result: dict[str, Any]) -> None:
+        reply = {"id": request.get("id"), **result}
+        self._replies.put((identity, reply))
+        if request.get("op") != "ping":
+            self._audit(request, who, result)
+
+    def _audit(self, request: dict[str, Any], who: dict[str, str], result: dict[str, Any],
+               reason: str = "") -> None:
+        outcome = "ok" if result.get("ok") else "refused"
+        fields: dict[str, Any] = {
+            "who": who, "op": request.get("op"), "target": request.get("target"),
+            "value": request.get("value"), "args": request.get("args"),
+            "outcome": outcome, "error": result.get("error", ""),
+        }
+        if reason:
+            fields["reason"] = reason
+        try:
+            json.dumps(fields)
+        except (TypeError, ValueError):
+            fields["value"] = repr(fields["value"])
+        self._emit(messages.event(Kind.AUDIT, self.daemon_name, "control", **fields))
+        log.info("audit: %s %s %s %s by %s -> %s %s", fields["op"], fields["target"],
+                 fields["value"], reason, who, outcome, fields["error"])

@@ -1,0 +1,114 @@
+"""The daemon assembled: workers, outbound stage, control server, interlocks, supervision.
+
+:class:`Daemon` is what ``qupdaq daemon CONFIG`` runs. ``start()`` brings up
+the outbound stage, one worker per instrument and the control endpoint;
+``supervise()`` (the main thread's loop) restarts a worker whose thread died
+and reports it; ``stop()`` switches nothing off by itself (an orderly stop
+of the acquisition must not change the fridge), stops the threads and
+gives the logger a moment to acknowledge what is in flight.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from daq import messages
+from daq.config import LabConfig
+from daq.daemon.control import ControlServer
+from daq.daemon.outbound import OutboundStage
+from daq.daemon.safety import Interlocks, Limits, Trip
+from daq.daemon.worker import InstrumentWorker
+from daq.errors import ConfigError
+from daq.messages import InstrumentState, Message
+
+log = logging.getLogger(__name__)
+
+
+class Daemon:
+    """The single owner of every instrument in its config.
+
+    Args:
+        config: the whole lab config (bus, daemon, instruments, limits, interlocks).
+    """
+
+    def __init__(self, config: LabConfig) -> None:
+        self.config = config
+        settings = config.daemon
+        self.name = settings.name
+        self._check_references(config)
+        self.interlocks = Interlocks(config.interlocks)
+        self.outbound = OutboundStage(
+            config.bus.publish_url, name=settings.name, logger_url=settings.logger_url,
+            interlocks=self.interlocks, on_trip=self._on_trip,
+            heartbeat_s=config.bus.heartbeat_s, hwm=config.bus.hwm,
+        )
+        self.workers = {
+            name: InstrumentWorker(name, instrument, self.emit,
+                                   status_period_s=settings.status_period_s,
+                                   stale_after_periods=settings.stale_after_periods)
+            for name, instrument in config.instruments.items()
+        }
+        self.control = ControlServer(settings.control, self.workers, Limits(config.limits),
+                                     self.emit, daemon_name=settings.name)
+        self._stop = threading.Event()
+
+    @staticmethod
+    def _check_references(config: LabConfig) -> None:
+        sources = {i.source for i in config.instruments.values()}
+        for target in config.limits:
+            if target.split("/")[0] not in sources:
+                raise ConfigError(f"limit for {target!r}: no instrument has source "
+                                  f"{target.split('/')[0]!r} (sources: {', '.join(sorted(sources))})",
+                                  file=config.source, key_path=f"limits.{target}")
+        for index, interlock in enumerate(config.interlocks):
+            for what in (interlock.stream, interlock.target):
+                if what.split("/")[0] not in sources:
+                    raise ConfigError(f"{what!r}: no instrument has source {what.split('/')[0]!r}",
+                                      file=config.source, key_path=f"interlocks[{index}]")
+
+    def emit(self, msg: Message) -> None:
+        """Hand a message to the outbound stage (any thread)."""
+        self.outbound.put(msg)
+
+    def start(self) -> str:
+        """Start everything; returns the control endpoint."""
+        self.outbound.start()
+        for worker in self.workers.values():
+            worker.start()
+        endpoint = self.control.start()
+        self.emit(messages.status(self.name, "daemon", InstrumentState.CONNECTED,
+                                  f"control on {endpoint}", instruments=sorted(self.workers)))
+        return endpoint
+
+    def supervise(self, period_s: float = 0.5) -> None:
+        """Restart dead workers until :meth:`request_stop`; run it in the main thread."""
+        while not self._stop.wait(period_s):
+            for name, worker in self.workers.items():
+                if not worker.alive:
+                    worker.restarts += 1
+                    log.error("worker %s died; restarting (restart %d)", name, worker.restarts)
+                    self.emit(messages.status(worker.source, name, InstrumentState.ERROR,
+                                              f"worker restarted (restart {worker.restarts})"))
+                    worker.start()
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    def stop(self) -> None:
+        """Stop control, workers and outbound (flushing to the logger) in that order."""
+        self._stop.set()
+        self.control.stop()
+        for worker in self.workers.values():
+            worker.stop()
+        self.emit(messages.status(self.name, "daemon", InstrumentState.DISCONNECTED, "stopped"))
+        self.outbound.stop()
+
+    def _on_trip(self, trip: Trip) -> None:
+        log.warning("interlock %s: %s -> set %s = %r", trip.interlock, trip.reason,
+                    trip.target, trip.value)
+        self.emit(messages.event(messages.Kind.ALARM, self.name, trip.interlock,
+                                 level="critical", reason=trip.reason, action=
+                                 f"set {trip.target} = {trip.value!r}"))
+        self.control.submit_internal("set", trip.target, trip.value,
+                                     f"interlock {trip.interlock}: {trip.reason}")
