@@ -7,7 +7,8 @@ Subcommands::
     qupdaq sim     CONFIG [--list]   the simulated lab
     qupdaq bench   bus               live path against raw pyzmq
     qupdaq daemon  [CONFIG]          the acquisition daemon
-    qupdaq logger | dashboard | run | up   (announced; not built yet)
+    qupdaq up      [CONFIG] [--headless]   everything as child processes
+    qupdaq logger | dashboard | run  (announced; not built yet)
 
 Every subcommand takes ``--help``. Exit codes: 0 ok, 1 runtime failure,
 2 bad usage or config (with a message naming file, key and expectation).
@@ -32,7 +33,6 @@ NOT_YET = {
     "logger": "the logging service (lossless storage, history)",
     "dashboard": "the control-room dashboard",
     "run": "scripted measurement runs",
-    "up": "the one-command start of broker, simulated lab, daemon and logger",
 }
 
 
@@ -76,6 +76,12 @@ def _build_parser() -> argparse.ArgumentParser:
                        description="Own every instrument of the config: poll, publish, "
                                    "control with limits and interlocks, audit.")
     _add_config(p)
+
+    p = sub.add_parser("up", help="start the whole system as child processes",
+                       description="Start broker, simulated lab (for a simulated config), "
+                                   "logger, daemon and dashboard; Ctrl-C stops them all.")
+    _add_config(p)
+    p.add_argument("--headless", action="store_true", help="without the dashboard")
 
     p = sub.add_parser("sim", help="run the simulated lab",
                        description="Start every simulated instrument of the config's "
@@ -175,6 +181,12 @@ def cmd_daemon(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_up(args: argparse.Namespace) -> int:
+    from daq.up import up
+
+    return up(args.config, args.headless)
+
+
 def cmd_sim(args: argparse.Namespace) -> int:
     # The one runtime entry into simulators/ (DESIGN.md: "the sim entry point").
     from simulators import cli as sim_cli  # type: ignore[attr-defined,unused-ignore]
@@ -198,6 +210,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "broker": cmd_broker,
     "status": cmd_status,
     "daemon": cmd_daemon,
+    "up": cmd_up,
     "sim": cmd_sim,
     "bench": cmd_bench,
     **{name: cmd_not_yet for name in NOT_YET},

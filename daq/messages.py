@@ -303,7 +303,7 @@ def encode(msg: Message) -> list[bytes | memoryview]:
             arr = np.ascontiguousarray(arr)
         if _has_big_endian(arr.dtype):
             arr = arr.astype(arr.dtype.newbyteorder("<"))
-        header["dtype"] = arr.dtype.descr if arr.dtype.names else arr.dtype.str
+        header["dtype"] = _wire_dtype(arr.dtype)
         header["shape"] = list(arr.shape)
         frames.append(arr.data.cast("B") if arr.size else b"")
     frames[1] = json.dumps(header, separators=(",", ":"), allow_nan=True).encode("utf-8")
@@ -333,7 +333,35 @@ def _frame_bytes(frame: Any) -> memoryview:
     raise MessageDecodeError(f"frame of type {type(frame).__name__} is not bytes")
 
 
+_WIRE_DTYPES: dict[np.dtype, Any] = {}
+_DECODED_DTYPES: dict[Any, np.dtype] = {}
+
+
+def _wire_dtype(dtype: np.dtype) -> Any:
+    """The header's description of ``dtype`` (cached: ``descr`` is slow for records)."""
+    wire = _WIRE_DTYPES.get(dtype)
+    if wire is None:
+        wire = dtype.descr if dtype.names else dtype.str
+        if len(_WIRE_DTYPES) < 256:
+            _WIRE_DTYPES[dtype] = wire
+    return wire
+
+
 def _safe_dtype(spec: Any) -> np.dtype:
+    """A plain numeric dtype from its header description (cached), or TypeError/ValueError."""
+    try:
+        key = spec if isinstance(spec, str) else tuple(tuple(field) for field in spec)
+    except TypeError:
+        raise TypeError("dtype must be a string or a list of [name, type] pairs") from None
+    dtype = _DECODED_DTYPES.get(key)
+    if dtype is None:
+        dtype = _parse_dtype(spec)
+        if len(_DECODED_DTYPES) < 256:
+            _DECODED_DTYPES[key] = dtype
+    return dtype
+
+
+def _parse_dtype(spec: Any) -> np.dtype:
     if isinstance(spec, str):
         dtype = np.dtype(spec)
     elif isinstance(spec, list) and all(
@@ -361,22 +389,7 @@ def decode(frames: Sequence[Any], *, t_recv: int | None = None) -> Message:
     """
     if not 2 <= len(frames) <= 3:
         raise MessageDecodeError(f"expected 2 or 3 frames, got {len(frames)}")
-    topic_view = _frame_bytes(frames[0])
-    if len(topic_view) > MAX_TOPIC_BYTES:
-        raise MessageDecodeError(f"topic longer than {MAX_TOPIC_BYTES} bytes", frame=0)
-    try:
-        topic = bytes(topic_view).decode("ascii")
-    except UnicodeDecodeError:
-        raise MessageDecodeError("topic is not ASCII", frame=0) from None
-    parts = topic.split("/")
-    if len(parts) != 3:
-        raise MessageDecodeError(f"topic {topic!r} is not kind/source/channel", frame=0)
-    kind_text, source, channel = parts
-    kind = _KINDS.get(kind_text)
-    if kind is None:
-        raise MessageDecodeError(f"unknown kind {kind_text!r} in topic {topic!r}", frame=0)
-    if not (set(source) <= _NAME_CHARS and set(channel) <= _NAME_CHARS and source and channel):
-        raise MessageDecodeError(f"bad source or channel in topic {topic!r}", frame=0)
+    kind, source, channel = _parse_topic(bytes(_frame_bytes(frames[0])))
 
     header_view = _frame_bytes(frames[1])
     if len(header_view) > MAX_HEADER_BYTES:
@@ -415,6 +428,35 @@ def decode(frames: Sequence[Any], *, t_recv: int | None = None) -> Message:
     return Message(kind, source, channel, t=t, units=units, quality=quality, data=data,
                    meta=meta, seq=seq, epoch=epoch, pub=pub,
                    t_recv=now_ns() if t_recv is None else t_recv)
+
+
+_TOPICS: dict[bytes, tuple[Kind, str, str]] = {}
+
+
+def _parse_topic(topic_bytes: bytes) -> tuple[Kind, str, str]:
+    """(kind, source, channel) of a topic frame; validated once per distinct topic."""
+    parsed = _TOPICS.get(topic_bytes)
+    if parsed is not None:
+        return parsed
+    if len(topic_bytes) > MAX_TOPIC_BYTES:
+        raise MessageDecodeError(f"topic longer than {MAX_TOPIC_BYTES} bytes", frame=0)
+    try:
+        topic = topic_bytes.decode("ascii")
+    except UnicodeDecodeError:
+        raise MessageDecodeError("topic is not ASCII", frame=0) from None
+    parts = topic.split("/")
+    if len(parts) != 3:
+        raise MessageDecodeError(f"topic {topic!r} is not kind/source/channel", frame=0)
+    kind_text, source, channel = parts
+    kind = _KINDS.get(kind_text)
+    if kind is None:
+        raise MessageDecodeError(f"unknown kind {kind_text!r} in topic {topic!r}", frame=0)
+    if not (set(source) <= _NAME_CHARS and set(channel) <= _NAME_CHARS and source and channel):
+        raise MessageDecodeError(f"bad source or channel in topic {topic!r}", frame=0)
+    parsed = (kind, source, channel)
+    if len(_TOPICS) < 100_000:  # bounded: hostile peers cannot grow it without limit
+        _TOPICS[topic_bytes] = parsed
+    return parsed
 
 
 def _int_field(header: dict[str, Any], key: str) -> int:

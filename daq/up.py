@@ -1,0 +1,139 @@
+"""``qupdaq up``: the whole system on one machine, as child processes, in one command.
+
+Starts, in order, and each only when the config asks for it:
+
+1. the broker (``qupdaq broker``),
+2. the simulated lab (``qupdaq sim``) when the config has a ``simulation`` section,
+3. the logger (``qupdaq logger``) when it has a ``logger`` section,
+4. the daemon (``qupdaq daemon``) when it has ``instruments``,
+5. the dashboard unless ``--headless``.
+
+Each child prints one ``<name> ready ...`` line when it is up; ``up`` waits
+for that line (no sleeps), then prints where everything is and forwards the
+children's output prefixed with their names. Ctrl-C (or SIGTERM) stops them
+in reverse order; a child that dies on its own stops the rest and ``up``
+exits 1, saying which one and how.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from daq.config import load_config
+
+READY_TIMEOUT_S = 60.0
+
+
+@dataclass
+class Child:
+    """One started service."""
+
+    name: str
+    argv: list[str]
+    proc: subprocess.Popen[str] | None = None
+    ready_line: str = ""
+    lines: list[str] = field(default_factory=list)
+
+
+def _forward(child: Child, ready: threading.Event) -> None:
+    assert child.proc is not None and child.proc.stdout is not None
+    for line in child.proc.stdout:
+        line = line.rstrip("\n")
+        if not ready.is_set() and line.startswith(f"{child.name} ready"):
+            child.ready_line = line
+            ready.set()
+        print(f"[{child.name}] {line}", flush=True)
+    ready.set()  # ended before being ready: the waiter sees proc.poll() set
+
+
+def _start(child: Child) -> None:
+    child.proc = subprocess.Popen(child.argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  text=True, bufsize=1)
+    ready = threading.Event()
+    threading.Thread(target=_forward, args=(child, ready), daemon=True).start()
+    if not ready.wait(READY_TIMEOUT_S) or not child.ready_line:
+        code = child.proc.poll()
+        raise RuntimeError(f"{child.name} did not come up"
+                           + (f" (exited with {code})" if code is not None else
+                              f" within {READY_TIMEOUT_S:g} s"))
+
+
+def _stop(children: list[Child]) -> None:
+    for child in reversed(children):
+        if child.proc is not None and child.proc.poll() is None:
+            child.proc.send_signal(signal.SIGTERM)
+    for child in reversed(children):
+        if child.proc is None:
+            continue
+        try:
+            child.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            print(f"[up] {child.name} did not stop in 15 s; killing it", flush=True)
+            child.proc.kill()
+            child.proc.wait()
+
+
+def plan(config_path: Path, headless: bool) -> list[Child]:
+    """The children ``up`` would start for this config, in start order."""
+    config = load_config(config_path)
+    cli = [sys.executable, "-m", "daq.cli"]
+    children = [Child("broker", [*cli, "broker", str(config_path)])]
+    if config.simulation is not None:
+        children.append(Child("sim", [*cli, "sim", str(config_path)]))
+    if config.logger is not None:
+        children.append(Child("logger", [*cli, "logger", str(config_path)]))
+    if config.instruments:
+        children.append(Child("daemon", [*cli, "daemon", str(config_path)]))
+    if not headless:
+        from daq.cli import NOT_YET
+
+        if "dashboard" in NOT_YET:
+            print("[up] the dashboard is not built yet: running headless", flush=True)
+        else:
+            children.append(Child("dashboard", [*cli, "dashboard", str(config_path)]))
+    return children
+
+
+def up(config_path: Path, headless: bool) -> int:
+    """Start everything, wait for Ctrl-C or a child's death, stop everything."""
+    children = plan(config_path, headless)
+    stop = threading.Event()
+
+    def handler(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+    started: list[Child] = []
+    try:
+        for child in children:
+            if stop.is_set():
+                break
+            started.append(child)
+            _start(child)
+        print("qupdaq up: everything is running (Ctrl-C stops it all)", flush=True)
+        for child in started:
+            print(f"  {child.name:<10} {child.ready_line}", flush=True)
+        while not stop.wait(0.5):
+            for child in started:
+                assert child.proc is not None
+                code = child.proc.poll()
+                if code is not None:
+                    print(f"[up] {child.name} exited with status {code}; stopping the rest",
+                          flush=True)
+                    _stop(started)
+                    return 1
+    except RuntimeError as exc:
+        print(f"[up] {exc}; stopping what started", file=sys.stderr, flush=True)
+        _stop(started)
+        return 1
+    _stop(started)
+    time.sleep(0)  # let the forwarders print the last lines
+    print("qupdaq up: stopped", flush=True)
+    return 0
