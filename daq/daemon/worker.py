@@ -429,8 +429,8 @@ def _waveform_parts(value: Any) -> tuple[np.ndarray, float]:
     if isinstance(value, tuple) and len(value) == 2:
         return np.asarray(value[0], dtype=np.float64), float(value[1])
     volts = getattr(value, "volts", None)
-    dt = getattr(value, "dt", None) or getattr(value, "x_increment", None)
+    dt = getattr(value, "dt", None) or getattr(value, "sample_interval", None)
     if volts is None or dt is None:
         raise ControlError("a waveform poll must return (volts, dt) or an object with "
-                           ".volts and .dt")
+                           ".volts and .dt (or .sample_interval)")
     return np.asarray(volts, dtype=np.float64), float(dt)

@@ -1,0 +1,1 @@
+"""Keysight instruments: InfiniiVision oscilloscopes used as waveform digitizers."""
