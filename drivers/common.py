@@ -88,11 +88,17 @@ class ActionSpec:
 class Describable(Protocol):
     """What the daemon needs from a connected driver."""
 
-    def poll_specs(self) -> list[PollSpec]: ...
+    def poll_specs(self) -> list[PollSpec]:
+        """The quantities the daemon may read periodically."""
+        ...
 
-    def control_specs(self) -> list[ControlSpec]: ...
+    def control_specs(self) -> list[ControlSpec]:
+        """The settable targets, each with its validator."""
+        ...
 
-    def action_specs(self) -> list[ActionSpec]: ...
+    def action_specs(self) -> list[ActionSpec]:
+        """The commands without a persistent value."""
+        ...
 
 
 class Connection:
@@ -113,6 +119,7 @@ class Connection:
 
     @property
     def connected(self) -> bool:
+        """True between a successful :meth:`connect` and :meth:`close`."""
         return self.instrument is not None
 
     def connect(self) -> Any:

@@ -189,9 +189,6 @@ def bad_reply(reply: Any, why: str) -> InstrumentReplyError:
     return InstrumentReplyError(instrument="", command="", reply=reply, why=why)
 
 
-_refuse = refuse
-
-
 def _is_real(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
@@ -212,7 +209,7 @@ def in_range(value: Any, values: Any) -> Any:
     low, high = min(values), max(values)
     if _is_real(value) and low <= value <= high:
         return value
-    raise _refuse(value, describe_allowed(in_range, values))
+    raise refuse(value, describe_allowed(in_range, values))
 
 
 def int_in_range(value: Any, values: Any) -> int:
@@ -232,7 +229,7 @@ def int_in_range(value: Any, values: Any) -> int:
     integral = _is_real(value) and math.isfinite(value) and float(value).is_integer()
     if integral and low <= value <= high:
         return int(value)
-    raise _refuse(value, describe_allowed(int_in_range, values))
+    raise refuse(value, describe_allowed(int_in_range, values))
 
 
 def in_set(value: Any, values: Any) -> Any:
@@ -263,7 +260,7 @@ def in_set(value: Any, values: Any) -> Any:
         for key in keys:
             if _is_real(key) and math.isclose(key, value, rel_tol=SET_MATCH_REL_TOL):
                 return key
-    raise _refuse(value, describe_allowed(in_set, values))
+    raise refuse(value, describe_allowed(in_set, values))
 
 
 def in_discrete_range(value: Any, values: Any) -> Any:
@@ -280,10 +277,12 @@ def in_discrete_range(value: Any, values: Any) -> Any:
         SettingOutOfRange: outside the bounds or off the grid.
     """
     low, high, step = values
-    on_grid = _is_real(value) and math.isfinite(value) and Decimal(str(value)) % Decimal(str(step)) == 0
+    on_grid = (
+        _is_real(value) and math.isfinite(value) and Decimal(str(value)) % Decimal(str(step)) == 0
+    )
     if on_grid and low <= value <= high:
         return value
-    raise _refuse(value, f"{format_number(low)} to {format_number(high)} in steps of {step}")
+    raise refuse(value, f"{format_number(low)} to {format_number(high)} in steps of {step}")
 
 
 # ---- naming ----------------------------------------------------------------------------------
@@ -359,7 +358,9 @@ class CheckedProperty(property):
             if exc.instrument:
                 raise
             raise InstrumentReplyError(
-                instrument=instrument_name(obj), command=self.attr_name, reply=exc.reply,
+                instrument=instrument_name(obj),
+                command=self.attr_name,
+                reply=exc.reply,
                 why=str(exc)[len(f"unexpected reply {exc.reply!r}: ") :],
             ) from None
 
@@ -433,7 +434,7 @@ def _converting(validator: Validator) -> Validator:
         except SettingOutOfRange:
             raise
         except (ValueError, TypeError) as exc:
-            raise _refuse(value, describe_allowed(validator, values)) from exc
+            raise refuse(value, describe_allowed(validator, values)) from exc
 
     checked.__name__ = getattr(validator, "__name__", "validator")
     checked.__wrapped__ = validator  # type: ignore[attr-defined]
@@ -502,9 +503,7 @@ def setting(
     Returns:
         The property.
     """
-    return control(
-        None, set_command, docs, validator=validator, values=values, unit=unit, **kwargs
-    )
+    return control(None, set_command, docs, validator=validator, values=values, unit=unit, **kwargs)
 
 
 def measurement(get_command: str, docs: str, *, unit: str = "", **kwargs: Any) -> CheckedProperty:
