@@ -14,6 +14,9 @@ the instrument model and are set by each server's own API.
 
 Subclasses override :meth:`handle` and, for protocols that are not plain
 terminated lines (e.g. the Pfeiffer ENQ byte), :meth:`split_commands`.
+A unit that sends without being asked (a gauge controller streaming after
+power-up) uses :meth:`InstrumentServer.broadcast`; :attr:`client_count`
+says whether anyone is listening.
 """
 
 from __future__ import annotations
@@ -134,6 +137,33 @@ class InstrumentServer:
         """Close every open client connection now (a cable pulled)."""
         for client in list(self._clients):
             self._close(client)
+
+    @property
+    def client_count(self) -> int:
+        """How many clients are connected now."""
+        return len(self._clients)
+
+    def broadcast(self, data: bytes) -> int:
+        """Send unsolicited bytes to every connected client (a unit that streams).
+
+        The ``hang`` fault suppresses the output and ``garbage`` replaces it,
+        as for replies.
+
+        Returns:
+            How many clients were sent the bytes.
+        """
+        if self.faults.hang:
+            return 0
+        if self.faults.garbage:
+            data = GARBAGE_REPLY + self.write_termination
+        sent = 0
+        for client in list(self._clients):
+            try:
+                client.sendall(data)
+                sent += 1
+            except OSError:
+                self._close(client)
+        return sent
 
     # ---- protocol hooks --------------------------------------------------------------------
 

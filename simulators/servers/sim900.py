@@ -1,0 +1,466 @@
+"""Simulated SRS SIM900 mainframe with SIM928 voltage source and SIM921 AC bridge modules.
+
+Transport: TCP standing in for the mainframe's RS-232. Commands end with LF
+(a CR before it is ignored); replies end with CR LF. Clients (PyVISA) use
+``read_termination="\\r\\n"``, ``write_termination="\\n"``.
+
+Mainframe commands
+------------------
+==========================  =====================================================================
+``*IDN?``                   ``Stanford_Research_Systems,SIM900,s/n152417,ver3.6``
+``SNDT p,"text"``           send ``text`` (one or more ``;``-separated module commands) to the
+                            module in port p (1-8); its replies (each ending CR LF) go into
+                            port p's output queue
+``GETN? p,n``               up to n (<= 999) bytes of port p's queue as a definite-length block:
+                            ``#3nnn<bytes>`` (the bytes include the module's CR LF), then the
+                            mainframe's own CR LF; e.g. ``#3008+1.000\\r\\n\\r\\n``
+``NINP? p``                 number of bytes waiting in port p's queue
+``FLSH p`` / ``FLSH``       clear port p's queue / every queue
+``CONN p,"esc"``            transparent connection to port p: every following line goes to the
+                            module and its reply comes straight back, until the escape string
+                            ``esc`` is received (anywhere, with or without a terminator)
+==========================  =====================================================================
+
+Unknown mainframe commands, bad ports (no module) and bad syntax are ignored
+(no reply), as on the real unit; the server keeps answering.
+
+SIM928 isolated voltage source
+------------------------------
+``VOLT v`` (-20..+20 V, rounded to 1 mV; outside: refused, execution error
+1), ``VOLT?`` -> ``+1.000``, ``OPON``, ``OPOF``, ``EXON?`` -> ``1``/``0``,
+``BATS?`` -> ``1,3,0`` (battery A in use, B charged/standby, no service
+needed; 2 = charging), ``*IDN?`` ->
+``Stanford_Research_Systems,SIM928,s/n012345,ver2.2``. With the output on,
+the voltage drives the TES bias through ``r_bias``:
+:meth:`SIM928.bias_current` = V / r_bias (0 when off); ``on_bias_change`` is
+called with the new current on every change.
+
+SIM921 AC resistance bridge
+---------------------------
+Reads a RuOx thermometer ``R(T) = r0 exp((t0 / T)^(1/4))`` at the
+temperature given by the ``temperature`` callable, warmed by its own
+excitation (electron-phonon coupling: T_e^5 = T^5 + P / sigma, P = V_exc^2 / R),
+with white noise falling with excitation and time constant.
+
+==================  =======================================================================
+``RVAL?``           resistance, Ohm, ``+6.012345E+04``
+``TVAL?``           temperature from the bridge's curve, K, ``+1.000123E-02``
+``RANG r`` / ``?``  range index 0..9: 20 mOhm, 200 mOhm, 2 Ohm ... 20 MOhm (full scale)
+``EXCI e`` / ``?``  excitation index 0..8: 3, 10, 30, 100, 300 uV, 1, 3, 10, 30 mV
+``EXON b`` / ``?``  excitation on (1/ON) or off (0/OFF)
+``FREQ f`` / ``?``  excitation frequency 1.95..61.1 Hz, ``+1.500000E+01``
+``TCON t`` / ``?``  time constant index -1 (filter off), 0..6: 0.3, 1, 3, 10, 30, 100, 300 s
+``*IDN?``           ``Stanford_Research_Systems,SIM921,s/n006789,ver1.7``
+==================  =======================================================================
+
+Over-range (resistance above the range's full scale, excitation off, or the
+sensor open, :attr:`SIM921.sensor_open`): ``RVAL?`` and ``TVAL?`` answer
+``+9.900000E+37``, the overflow value SRS instruments use; the driver turns
+it into an error.
+
+Module syntax errors are silent and recorded: ``LCME?`` (last command
+error: 1 illegal, 2 undefined command, 3 illegal query, 4 illegal set,
+5 missing parameter, 9 bad number) and ``LEXE?`` (last execution error:
+1 illegal value) read and clear them; ``*CLS`` clears both.
+
+Simulator interface: ``SIM900Server(modules=None, *, host="127.0.0.1",
+port=0)`` with ``modules`` mapping ports 1-8 to :class:`SIM928` /
+:class:`SIM921` objects (default: SIM928 in port 1, SIM921 in port 2).
+``SIM928(r_bias=10e3, on_bias_change=None)``,
+``SIM921(temperature=None, *, r0=1e3, t0=2.81, sigma=1e-5, seed=None)``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping
+
+import numpy as np
+
+from simulators.servers.base import InstrumentServer
+
+OVERFLOW = "+9.900000E+37"
+RANGES_OHM = tuple(2e-2 * 10**k for k in range(10))
+EXCITATIONS_V = (3e-6, 10e-6, 30e-6, 100e-6, 300e-6, 1e-3, 3e-3, 10e-3, 30e-3)
+TIME_CONSTANTS_S = {-1: 0.0, 0: 0.3, 1: 1.0, 2: 3.0, 3: 10.0, 4: 30.0, 5: 100.0, 6: 300.0}
+_ESCAPE_TOKEN = "\x00ESCAPE\x00"
+_SNDT = re.compile(r'^SNDT\s+(\d+)\s*,\s*"(.*)"$', re.IGNORECASE | re.DOTALL)
+_CONN = re.compile(r'^CONN\s+(\d+)\s*,\s*"(.+)"$', re.IGNORECASE)
+_GETN = re.compile(r"^GETN\?\s*(\d+)\s*,\s*(\d+)$", re.IGNORECASE)
+_PORT = re.compile(r"^(NINP\?|FLSH)\s*(\d*)$", re.IGNORECASE)
+
+
+class SimModule:
+    """Common SIM module behaviour: ``;``-separated commands, error registers.
+
+    Subclasses implement :meth:`command` for one ``HEADER[?] [argument]``.
+    """
+
+    idn = "Stanford_Research_Systems,SIM,s/n000000,ver1.0"
+
+    def __init__(self) -> None:
+        self.last_command_error = 0
+        self.last_execution_error = 0
+
+    def handle(self, line: str) -> list[str]:
+        """Execute a line of module commands; the replies, without terminators."""
+        replies: list[str] = []
+        for part in line.split(";"):
+            text = part.strip()
+            if not text:
+                continue
+            header, _, argument = text.partition(" ")
+            header = header.upper()
+            argument = argument.strip()
+            is_query = header.endswith("?")
+            header = header.rstrip("?")
+            try:
+                reply = self._common(header, argument, is_query)
+                if reply is None and header not in ("*CLS", "*RST"):
+                    reply = self.command(header, argument, is_query)
+            except _CommandError as exc:
+                self.last_command_error = exc.code
+                reply = None
+            except ValueError:
+                self.last_command_error = 9
+                reply = None
+            if reply is not None:
+                replies.append(reply)
+        return replies
+
+    def _common(self, header: str, argument: str, is_query: bool) -> str | None:
+        if header == "*IDN" and is_query:
+            return self.idn
+        if header == "LCME" and is_query:
+            code, self.last_command_error = self.last_command_error, 0
+            return str(code)
+        if header == "LEXE" and is_query:
+            code, self.last_execution_error = self.last_execution_error, 0
+            return str(code)
+        if header == "*CLS" and not is_query:
+            self.last_command_error = self.last_execution_error = 0
+            return None
+        if header == "*RST" and not is_query:
+            self.reset()
+            return None
+        return None
+
+    def reset(self) -> None:
+        """Return to power-on settings."""
+
+    def command(self, header: str, argument: str, is_query: bool) -> str | None:
+        """One module-specific command; raise :class:`_CommandError` when not understood."""
+        raise _CommandError(2)
+
+    def _refuse(self) -> None:
+        self.last_execution_error = 1
+
+
+class _CommandError(Exception):
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def _need(argument: str) -> str:
+    if not argument:
+        raise _CommandError(5)
+    return argument
+
+
+def _parse_bool(argument: str) -> bool:
+    t = _need(argument).upper()
+    if t in ("1", "ON"):
+        return True
+    if t in ("0", "OFF"):
+        return False
+    raise _CommandError(9)
+
+
+class SIM928(SimModule):
+    """SIM928 isolated voltage source, biasing a TES through ``r_bias``.
+
+    Args:
+        r_bias: bias resistor between the source and the TES shunt, Ohm.
+        on_bias_change: called with the bias current (A) whenever it changes.
+    """
+
+    idn = "Stanford_Research_Systems,SIM928,s/n012345,ver2.2"
+
+    def __init__(
+        self, r_bias: float = 10e3, on_bias_change: Callable[[float], None] | None = None
+    ) -> None:
+        super().__init__()
+        self.r_bias = r_bias
+        self.on_bias_change = on_bias_change
+        self.voltage = 0.0
+        self.output_on = False
+        self.battery = "1,3,0"
+
+    def bias_current(self) -> float:
+        """Current into the TES bias circuit, A (0 with the output off)."""
+        return self.voltage / self.r_bias if self.output_on else 0.0
+
+    def reset(self) -> None:
+        """Output off, 0 V."""
+        self.voltage = 0.0
+        self.output_on = False
+        self._changed()
+
+    def _changed(self) -> None:
+        if self.on_bias_change is not None:
+            self.on_bias_change(self.bias_current())
+
+    def command(self, header: str, argument: str, is_query: bool) -> str | None:
+        """VOLT, OPON, OPOF, EXON?, BATS?."""
+        if header == "VOLT":
+            if is_query:
+                return f"{self.voltage:+.3f}"
+            value = float(_need(argument))
+            if not -20.0 <= value <= 20.0:
+                self._refuse()
+                return None
+            self.voltage = round(value, 3) + 0.0
+            self._changed()
+            return None
+        if header in ("OPON", "OPOF"):
+            if is_query:
+                raise _CommandError(3)
+            self.output_on = header == "OPON"
+            self._changed()
+            return None
+        if header == "EXON":
+            if not is_query:
+                raise _CommandError(4)
+            return "1" if self.output_on else "0"
+        if header == "BATS":
+            if not is_query:
+                raise _CommandError(4)
+            return self.battery
+        raise _CommandError(2)
+
+
+class SIM921(SimModule):
+    """SIM921 AC resistance bridge reading a RuOx thermometer.
+
+    Args:
+        temperature: the thermometer's (bath) temperature, K; default 30 mK.
+        r0: RuOx prefactor, Ohm.
+        t0: RuOx hopping temperature, K.
+        sigma: electron-phonon coupling of the chip, W/K^5 (self-heating).
+        seed: random seed for the reading noise.
+    """
+
+    idn = "Stanford_Research_Systems,SIM921,s/n006789,ver1.7"
+
+    def __init__(
+        self,
+        temperature: Callable[[], float] | None = None,
+        *,
+        r0: float = 1e3,
+        t0: float = 2.81,
+        sigma: float = 1e-5,
+        seed: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.temperature = temperature if temperature is not None else (lambda: 0.030)
+        self.r0 = r0
+        self.t0 = t0
+        self.sigma = sigma
+        self.sensor_open = False
+        self._rng = np.random.default_rng(seed)
+        self.reset()
+
+    def reset(self) -> None:
+        """Power-on settings: 200 kOhm range, 30 uV, excitation on, 15 Hz, 3 s."""
+        self.range_index = 7
+        self.excitation_index = 2
+        self.excitation_on = True
+        self.frequency = 15.0
+        self.time_constant_index = 2
+
+    def resistance_at(self, t: float) -> float:
+        """RuOx calibration R(T), Ohm."""
+        return self.r0 * math.exp((self.t0 / t) ** 0.25)
+
+    def temperature_at(self, r: float) -> float:
+        """Inverse calibration T(R), K."""
+        return self.t0 / math.log(r / self.r0) ** 4
+
+    def reading(self) -> tuple[float, float] | None:
+        """(resistance, temperature) as the bridge reads them, or None when over range."""
+        if self.sensor_open or not self.excitation_on:
+            return None
+        t_bath = float(self.temperature())
+        v_exc = EXCITATIONS_V[self.excitation_index]
+        r = self.resistance_at(t_bath)
+        # Self-heating: the sensor's electrons decouple from the lattice at low T.
+        t_e = (t_bath**5 + v_exc**2 / r / self.sigma) ** 0.2
+        r = self.resistance_at(t_e)
+        tau = TIME_CONSTANTS_S[self.time_constant_index] or 0.1
+        r *= 1.0 + (3e-9 / v_exc) / math.sqrt(tau) * self._rng.standard_normal()
+        if r > RANGES_OHM[self.range_index]:
+            return None
+        return r, self.temperature_at(r)
+
+    def command(self, header: str, argument: str, is_query: bool) -> str | None:
+        """RVAL?, TVAL?, RANG, EXCI, EXON, FREQ, TCON."""
+        if header in ("RVAL", "TVAL"):
+            if not is_query:
+                raise _CommandError(4)
+            reading = self.reading()
+            if reading is None:
+                return OVERFLOW
+            return f"{reading[0] if header == 'RVAL' else reading[1]:+.6E}"
+        if header == "RANG":
+            return self._index(is_query, argument, "range_index", range(10))
+        if header == "EXCI":
+            return self._index(is_query, argument, "excitation_index", range(9))
+        if header == "TCON":
+            return self._index(is_query, argument, "time_constant_index", range(-1, 7))
+        if header == "EXON":
+            if is_query:
+                return "1" if self.excitation_on else "0"
+            self.excitation_on = _parse_bool(argument)
+            return None
+        if header == "FREQ":
+            if is_query:
+                return f"{self.frequency:+.6E}"
+            value = float(_need(argument))
+            if not 1.95 <= value <= 61.1:
+                self._refuse()
+                return None
+            self.frequency = value
+            return None
+        raise _CommandError(2)
+
+    def _index(self, is_query: bool, argument: str, attr: str, allowed: range) -> str | None:
+        if is_query:
+            return str(getattr(self, attr))
+        value = int(_need(argument))
+        if value not in allowed:
+            self._refuse()
+            return None
+        setattr(self, attr, value)
+        return None
+
+
+class SIM900Server(InstrumentServer):
+    """SIM900 mainframe routing to its modules.
+
+    Args:
+        modules: port (1-8) -> module; default: SIM928 in port 1, SIM921 in port 2.
+        host: address to bind.
+        port: TCP port (0: any free one).
+        name: shown in logs.
+    """
+
+    model = "SIM900"
+    idn = "Stanford_Research_Systems,SIM900,s/n152417,ver3.6"
+
+    def __init__(
+        self,
+        modules: Mapping[int, SimModule] | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        name: str = "",
+    ) -> None:
+        super().__init__(host, port, name=name, read_termination=b"\n", write_termination=b"\r\n")
+        self.modules: dict[int, SimModule] = dict(modules or {1: SIM928(), 2: SIM921()})
+        self.queues: dict[int, bytearray] = {p: bytearray() for p in range(1, 9)}
+        self.ignored = 0
+        self._connected: int | None = None  # port of a CONN session (handler side)
+        self._split_escape: bytes | None = None  # the same session, as seen by the splitter
+
+    def module(self, port: int) -> SimModule:
+        """The module in ``port``."""
+        return self.modules[port]
+
+    # ---- framing ---------------------------------------------------------------------------
+
+    def split_commands(self, buffer: bytes) -> tuple[list[bytes], bytes]:
+        """Lines, except that inside a CONN session the escape string ends the session."""
+        out: list[bytes] = []
+        while True:
+            term = buffer.find(b"\n")
+            if self._split_escape is not None:
+                esc = buffer.find(self._split_escape)
+                if esc != -1 and (term == -1 or esc < term):
+                    if buffer[:esc].strip():
+                        out.append(buffer[:esc].rstrip(b"\r"))
+                    out.append(_ESCAPE_TOKEN.encode("ascii"))
+                    buffer = buffer[esc + len(self._split_escape) :]
+                    self._split_escape = None
+                    continue
+            if term == -1:
+                return out, buffer
+            line = buffer[:term].rstrip(b"\r")
+            buffer = buffer[term + 1 :]
+            out.append(line)
+            if self._split_escape is None:
+                conn = self._parse_conn(line.decode("ascii", errors="replace").strip())
+                if conn is not None:
+                    self._split_escape = conn[1].encode("ascii")
+
+    def _parse_conn(self, text: str) -> tuple[int, str] | None:
+        m = _CONN.match(text)
+        if m and int(m.group(1)) in self.modules:
+            return int(m.group(1)), m.group(2)
+        return None
+
+    # ---- commands --------------------------------------------------------------------------
+
+    def handle(self, command: str) -> str | bytes | None:
+        """Mainframe command, or a module line inside a CONN session."""
+        if command == _ESCAPE_TOKEN:
+            self._connected = None
+            return None
+        if self._connected is not None:
+            replies = self.modules[self._connected].handle(command)
+            return "\r\n".join(replies) if replies else None
+        return self._mainframe(command)
+
+    def _mainframe(self, text: str) -> str | None:
+        upper = text.upper()
+        if upper == "*IDN?":
+            return self.idn
+        m = _SNDT.match(text)
+        if m:
+            port = int(m.group(1))
+            if port in self.modules:
+                for reply in self.modules[port].handle(m.group(2)):
+                    self._enqueue(port, reply.encode("ascii") + b"\r\n")
+                return None
+        m = _GETN.match(text)
+        if m:
+            port, count = int(m.group(1)), min(int(m.group(2)), 999)
+            if 1 <= port <= 8:
+                queue = self.queues[port]
+                data = bytes(queue[:count])
+                del queue[:count]
+                return f"#3{len(data):03d}{data.decode('ascii', errors='replace')}"
+        conn = self._parse_conn(text)
+        if conn is not None:
+            self._connected = conn[0]
+            return None
+        m = _PORT.match(text)
+        if m:
+            port_text = m.group(2)
+            ports = [int(port_text)] if port_text else list(self.queues)
+            if all(1 <= p <= 8 for p in ports):
+                if m.group(1).upper() == "FLSH":
+                    for p in ports:
+                        self.queues[p].clear()
+                    return None
+                if port_text:
+                    return str(len(self.queues[ports[0]]))
+        self.ignored += 1
+        return None
+
+    def _enqueue(self, port: int, data: bytes) -> None:
+        queue = self.queues[port]
+        queue.extend(data)
+        if len(queue) > 4096:  # the mainframe's buffer overflows; the oldest bytes are lost
+            del queue[: len(queue) - 4096]
