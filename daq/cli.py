@@ -8,7 +8,10 @@ Subcommands::
     qupdaq bench   bus               live path against raw pyzmq
     qupdaq daemon  [CONFIG]          the acquisition daemon
     qupdaq up      [CONFIG] [--headless]   everything as child processes
-    qupdaq logger | dashboard | run  (announced; not built yet)
+    qupdaq logger  CONFIG            the logging service (reliable path, history)
+    qupdaq export  CONFIG STREAM ... a channel and time range to CSV or HDF5
+    qupdaq bench   logger            storage path against sqlite3, h5py, QCoDeS
+    qupdaq dashboard | run           (announced; not built yet)
 
 Every subcommand takes ``--help``. Exit codes: 0 ok, 1 runtime failure,
 2 bad usage or config (with a message naming file, key and expectation).
@@ -30,10 +33,13 @@ from daq.errors import ConfigError, QupdaqError
 log = logging.getLogger("qupdaq")
 
 NOT_YET = {
-    "logger": "the logging service (lossless storage, history)",
     "dashboard": "the control-room dashboard",
     "run": "scripted measurement runs",
 }
+
+
+#: Subcommands that parse their own arguments.
+PASSTHROUGH = ("logger", "export")
 
 
 def _add_config(parser: argparse.ArgumentParser, required: bool = False) -> None:
@@ -77,6 +83,13 @@ def _build_parser() -> argparse.ArgumentParser:
                                    "control with limits and interlocks, audit.")
     _add_config(p)
 
+    for name, helptext in zip(PASSTHROUGH, ("run the logging service (lossless storage, history)",
+                                            "export a channel and time range to CSV or HDF5"),
+                              strict=True):
+        p = sub.add_parser(name, help=helptext, add_help=False,
+                           description=f"{helptext}; `qupdaq {name} --help` for its options.")
+        p.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+
     p = sub.add_parser("up", help="start the whole system as child processes",
                        description="Start broker, simulated lab (for a simulated config), "
                                    "logger, daemon and dashboard; Ctrl-C stops them all.")
@@ -93,7 +106,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="run a benchmark against a same-run baseline",
                        description="Benchmarks print figures and ratios against a baseline "
                                    "measured in the same run.")
-    p.add_argument("target", choices=["bus"], help="what to measure")
+    p.add_argument("target", choices=["bus", "logger"], help="what to measure")
     p.add_argument("--scale", type=float, default=1.0,
                    help="multiply message counts (e.g. 0.1 for a quick look)")
 
@@ -196,9 +209,25 @@ def cmd_sim(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.target == "logger":
+        from daq.bench import logger as bench_logger
+
+        return bench_logger.main(args.scale)
     from daq.bench import bus as bench_bus
 
     return bench_bus.main(args.scale)
+
+
+def cmd_logger(args: argparse.Namespace) -> int:
+    from daq.logger.cli import logger_main
+
+    return logger_main(args.args)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from daq.logger.cli import export_main
+
+    return export_main(args.args)
 
 
 def cmd_not_yet(args: argparse.Namespace) -> int:
@@ -211,6 +240,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "status": cmd_status,
     "daemon": cmd_daemon,
     "up": cmd_up,
+    "logger": cmd_logger,
+    "export": cmd_export,
     "sim": cmd_sim,
     "bench": cmd_bench,
     **{name: cmd_not_yet for name in NOT_YET},
@@ -219,7 +250,12 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``qupdaq`` console command."""
-    args = _build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in PASSTHROUGH:
+        # These parse their own options (argparse's REMAINDER cannot pass a leading --help).
+        args = argparse.Namespace(command=argv[0], args=argv[1:], verbose=False)
+    else:
+        args = _build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -15,7 +15,7 @@ A config file has these top-level sections (unknown keys are errors)::
     instruments: {...}               # daq.daemon.config.InstrumentConfig per instrument
     limits: {...}                    # per control target
     interlocks: [...]
-    logger: {...}                    # the logging service (validated by daq.logger)
+    logger: {...}                    # daq.logger.config.LoggerConfig: endpoints, store, sinks
 
 Every problem is a :class:`daq.errors.ConfigError` naming the file,
 the key path and what was expected.
@@ -27,11 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from daq.config_schema import from_mapping
+from daq.config_schema import from_mapping, read_yaml
 from daq.daemon.config import DaemonSettings, InstrumentConfig, InterlockConfig, LimitConfig
-from daq.errors import ConfigError
+from daq.logger.config import LoggerConfig
 
 #: The embedded default: the simulated lab on localhost.
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "sim_lab.yaml"
@@ -102,30 +100,8 @@ class LabConfig:
     instruments: dict[str, InstrumentConfig] = field(default_factory=dict)
     limits: dict[str, LimitConfig] = field(default_factory=dict)
     interlocks: list[InterlockConfig] = field(default_factory=list)
-    logger: dict[str, Any] | None = None  # validated by the logging service itself
+    logger: LoggerConfig | None = None
     source: str = field(default="", init=False)  # the file it came from; not a YAML key
-
-
-def read_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML file that must hold a mapping; errors name the file and line."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read config: {exc.strerror}", file=str(path)) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{where}not valid YAML ({problem})", file=str(path)) from None
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"expected a mapping at the top, got {type(data).__name__}",
-                          file=str(path))
-    return data
 
 
 def load_config(path: str | Path | None = None) -> LabConfig:
@@ -133,4 +109,6 @@ def load_config(path: str | Path | None = None) -> LabConfig:
     path = Path(path) if path is not None else DEFAULT_CONFIG
     config = from_mapping(LabConfig, read_yaml(path), file=str(path))
     object.__setattr__(config, "source", str(path))  # frozen: set once, here
+    if config.logger is not None:  # the logger's relative paths are relative to the file
+        object.__setattr__(config.logger, "base_dir", str(path.resolve().parent))
     return config

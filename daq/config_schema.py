@@ -24,7 +24,10 @@ import enum
 import types
 import typing
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, TypeVar, get_args, get_origin, get_type_hints
+
+import yaml
 
 from daq.errors import ConfigError
 
@@ -162,3 +165,25 @@ def _convert_dataclass(cls: type, value: Any, file: str, path: str) -> Any:
         return cls(**kwargs)
     except ValueError as exc:
         raise ConfigError(str(exc), file=file, key_path=path or "<top>") from exc
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML file that must hold a mapping; errors name the file and line."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config: {exc.strerror}", file=str(path)) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{where}not valid YAML ({problem})", file=str(path)) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"expected a mapping at the top, got {type(data).__name__}",
+                          file=str(path))
+    return data

@@ -24,10 +24,10 @@ Rules both ends keep:
   it in this epoch is durable (committed). The sender forgets those and keeps
   the rest. ACKs are cumulative and idempotent; the logger may repeat them.
 * The logger answers HELLO with an ACK of what it already holds for that
-  epoch (possibly empty), so after either side restarts the sender knows what
-  to resend. The sender resends every unacknowledged message after a HELLO
-  reply and whenever acknowledgements stall for ``resend_after_s``; the
-  logger deduplicates by (stream, epoch, seq).
+  epoch (possibly empty). The sender sends HELLO when it starts and, with
+  every unacknowledged message again, whenever acknowledgements stall for
+  ``resend_after_s`` (a restarted logger is caught up within that time);
+  the logger deduplicates by (stream, epoch, seq).
 * HB tells the logger the newest seq of every stream even when the messages
   themselves are lost (the daemon died with them in its spool): the logger
   records that range as a gap, it never invents data.

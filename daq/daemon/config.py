@@ -24,6 +24,8 @@
         on_connect: []                         # driver methods to call after connecting
         poll:                                  # omit: every PollSpec at its default period
           - {spec: "A", channel: mxc, period_s: 1.0}
+          - {spec: ch6, channel: mxc_scan, stale_s: 120}   # a scanner channel: silent
+                                                           # between its dwells
         controls:                              # omit: every ControlSpec as source/<name>
           - {spec: setpoint, target: mxc_setpoint}
         actions:                               # omit: every ActionSpec as source/<name>
@@ -127,10 +129,13 @@ class PollConfig:
     channel: str | None = None  # default: the spec name
     period_s: float | None = None  # default: the spec's own period
     units: str | None = None  # default: the spec's unit
+    stale_s: float | None = None  # default: daemon.stale_after_periods x period
 
     def __post_init__(self) -> None:
         if self.period_s is not None and self.period_s <= 0:
             raise ValueError(f"period_s must be > 0 s, got {self.period_s}")
+        if self.stale_s is not None and self.stale_s <= 0:
+            raise ValueError(f"stale_s must be > 0 s, got {self.stale_s}")
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,8 @@ from daq.config import LabConfig
 from daq.daemon.control import ControlServer
 from daq.daemon.outbound import OutboundStage
 from daq.daemon.safety import Interlocks, Limits, Trip
-from daq.daemon.worker import InstrumentWorker
-from daq.errors import ConfigError
+from daq.daemon.worker import InstrumentWorker, load_driver, warm_up_visa
+from daq.errors import ConfigError, ControlError
 from daq.messages import InstrumentState, Message
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,17 @@ class Daemon:
             interlocks=self.interlocks, on_trip=self._on_trip,
             heartbeat_s=config.bus.heartbeat_s, hwm=config.bus.hwm,
         )
+        # Import every driver here, in the main thread, before any worker starts: concurrent
+        # first imports of pyvisa's backends from several threads can leave a module half
+        # initialised; and a misspelt driver is a config error now, not a retry loop later.
+        for name, instrument in config.instruments.items():
+            try:
+                load_driver(instrument.driver)
+            except ControlError as exc:
+                raise ConfigError(str(exc), file=config.source,
+                                  key_path=f"instruments.{name}.driver") from None
+        if config.instruments:
+            warm_up_visa()
         self.workers = {
             name: InstrumentWorker(name, instrument, self.emit,
                                    status_period_s=settings.status_period_s,

@@ -6,8 +6,9 @@ executes control requests queued to it between polls, and reports what
 happens as messages handed to ``emit`` (the daemon's outbound stage):
 
 * ``data/<source>/<channel>`` scalar samples, or ``wave/...`` records;
-* ``status/<source>/<instrument>``: connected, reconnecting, error (with the
-  message), stale (no fresh value of a channel for ``stale_after_periods``).
+* ``status/<source>/<instrument>``: connected; stale (a read failed, with the
+  reason, or a channel had no fresh value for its ``stale_s``); reconnecting
+  (with the reason and the next retry); error (the worker itself died).
 
 Faults never escape the thread: a timeout, a dropped connection or a garbage
 reply is reported, the link is closed and reopened with exponential backoff,
@@ -16,7 +17,9 @@ hanging instrument stalls only its own thread (bounded by its VISA timeout).
 
 Scanner-aware scheduling: a PollSpec with ``fresh`` (the Lake Shore 372
 scanner) is read when the instrument says a new reading exists, not
-blindly; until then it is re-checked at a quarter of its period.
+blindly; until then it is re-checked every :data:`FRESH_RECHECK_S` (or a
+quarter of its period, if shorter). Such a channel may legitimately be
+silent for a whole scan cycle: give it ``stale_s`` in the config.
 """
 
 from __future__ import annotations
@@ -42,6 +45,9 @@ log = logging.getLogger(__name__)
 
 Reply = Callable[[dict[str, Any]], None]
 
+#: How often a scanner-gated channel is asked whether it has a fresh reading.
+FRESH_RECHECK_S = 0.5
+
 
 def load_driver(spec: str) -> type:
     """``'lakeshore.ls372:LakeShore372'`` -> the class ``drivers.lakeshore.ls372.LakeShore372``."""
@@ -56,6 +62,19 @@ def load_driver(spec: str) -> type:
     except AttributeError:
         raise ControlError(f"drivers.{module_name} has no class {class_name!r}") from None
     return cls
+
+
+def warm_up_visa() -> None:
+    """Load PyVISA and its pure-Python backend once, in the calling thread.
+
+    PyVISA imports its backends lazily, on the first ``ResourceManager``;
+    doing that from several worker threads at once can leave a module half
+    initialised for good, so the daemon calls this before starting workers.
+    """
+    import pyvisa
+
+    manager = pyvisa.ResourceManager()
+    manager.close()
 
 
 @dataclass
@@ -80,6 +99,7 @@ class PollState:
     units: str
     next_due: float = 0.0
     last_good: float = 0.0
+    stale_s: float = 0.0
     stale_reported: bool = False
 
 
@@ -136,7 +156,14 @@ class InstrumentWorker:
         self._polls: list[PollState] = []
         self._controls: dict[str, ControlSpec] = {}
         self._actions: dict[str, ActionSpec] = {}
-        self.targets: dict[str, TargetInfo] = {}
+        # Targets named in the config are known before the first connection, so a
+        # request for one is queued (and answered) instead of refused as unknown.
+        self.targets: dict[str, TargetInfo] = {
+            f"{self.source}/{item.target or item.spec}": TargetInfo(
+                f"{self.source}/{item.target or item.spec}", kind, item.spec)
+            for kind, items in (("control", config.controls), ("action", config.actions))
+            for item in items or ()
+        }
         self._next_status = 0.0
         self._backoff = config.reconnect.initial_s
 
@@ -229,6 +256,7 @@ class InstrumentWorker:
                 spec=spec, channel=channel, period_s=item.period_s or spec.period_s,
                 units=item.units if item.units is not None else spec.unit, next_due=now,
                 last_good=old.last_good if old else now,
+                stale_s=item.stale_s or self.stale_after_periods * (item.period_s or spec.period_s),
             ))
         self._controls, self._actions, self.targets = {}, {}, {}
         for kind, config_items, specs in (("control", self.config.controls, controls),
@@ -266,7 +294,9 @@ class InstrumentWorker:
             self._poll_due()
         except Exception as exc:  # I/O trouble: report, drop the link, reconnect with backoff
             self.errors += 1
-            self._set_state(InstrumentState.ERROR, _describe(exc), force=True)
+            # The data stop being fresh now: say so with the reason, then try again.
+            self._set_state(InstrumentState.STALE, f"no fresh data: {_describe(exc)}",
+                            force=True)
             self._close()
             self._set_state(InstrumentState.RECONNECTING,
                             f"reconnecting after: {_describe(exc)}")
@@ -282,7 +312,7 @@ class InstrumentWorker:
                 continue
             spec = poll.spec
             if spec.fresh is not None and not spec.fresh():
-                poll.next_due = now + poll.period_s / 4
+                poll.next_due = now + min(poll.period_s / 4, FRESH_RECHECK_S)
                 continue
             t_ns = time.time_ns()
             value = spec.read()
@@ -308,8 +338,7 @@ class InstrumentWorker:
     def _check_stale(self) -> None:
         now = time.monotonic()
         for poll in self._polls:
-            limit = self.stale_after_periods * poll.period_s
-            if not poll.stale_reported and now - poll.last_good > limit:
+            if not poll.stale_reported and now - poll.last_good > poll.stale_s:
                 poll.stale_reported = True
                 self._set_state(InstrumentState.STALE,
                                 f"{poll.channel}: no fresh value for {now - poll.last_good:.1f} s",
@@ -399,9 +428,10 @@ class InstrumentWorker:
     def _set_state(self, state: InstrumentState, message: str, force: bool = False) -> None:
         changed = state is not self.state or message != self.state_message
         self.state, self.state_message = state, message
-        if changed or force:
+        if changed:
             log.log(logging.WARNING if state in (InstrumentState.ERROR, InstrumentState.STALE)
                     else logging.INFO, "%s: %s (%s)", self.name, state.value, message)
+        if changed or force:
             self._next_status = time.monotonic() + self.status_period_s
             self._emit(messages.status(self.source, self.name, state, message,
                                        resource=self.config.resource, errors=self.errors))

@@ -107,13 +107,13 @@ def test_set_validates_before_sending_and_get_reads_back(rig: Any) -> None:
     assert instrument.sets == [("setpoint", 0.5)]
 
 
-def test_fault_goes_error_then_reconnecting_then_connected(rig: Any) -> None:
+def test_fault_goes_stale_then_reconnecting_then_connected(rig: Any) -> None:
     worker, instrument, connection, sink = rig
     sink.wait_for(lambda m: m.kind is Kind.DATA)
     connection.refuse = True
     instrument.fail_reads = True
-    error = sink.wait_for(lambda m: m.kind is Kind.STATUS and m.meta["state"] == "error")
-    assert "timeout on KRDG? A" in error.meta["message"]
+    stale = sink.wait_for(lambda m: m.kind is Kind.STATUS and m.meta["state"] == "stale")
+    assert "no fresh data: fake: timeout on KRDG? A" in stale.meta["message"]
     sink.wait_for(lambda m: m.kind is Kind.STATUS and m.meta["state"] == "reconnecting")
     answer = _request(worker, op="get", target="fridge1/mxc_setpoint")
     assert not answer["ok"] and "not connected" in answer["error"]
