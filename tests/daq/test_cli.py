@@ -24,7 +24,8 @@ def _run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.parametrize(
-    "command", ["broker", "daemon", "logger", "dashboard", "sim", "run", "up", "bench", "status"]
+    "command",
+    ["broker", "daemon", "logger", "export", "dashboard", "sim", "run", "up", "bench", "status"],
 )
 def test_every_subcommand_has_help(command: str) -> None:
     result = _run(command, "--help")
