@@ -198,7 +198,6 @@ class InstrumentWorker:
         except BaseException as exc:  # reported; the daemon's supervisor restarts the worker
             log.exception("worker %s died", self.name)
             self._set_state(InstrumentState.ERROR, f"worker died: {exc!r}", force=True)
-            raise
         finally:
             self._close()
 

@@ -23,10 +23,13 @@ class FakeInstrument:
         self.sets: list[tuple[str, Any]] = []  # what reached the "instrument"
         self.calls: list[str] = []
         self.fail_reads = False
+        self.crash = False  # a driver bug that escapes ordinary error handling
         self.fresh = True
         self.reads = 0
 
     def read_temperature(self) -> float:
+        if self.crash:
+            raise SystemExit("driver bug")
         if self.fail_reads:
             raise InstrumentConnectionError("timeout on KRDG? A", instrument="fake")
         self.reads += 1

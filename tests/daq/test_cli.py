@@ -93,3 +93,22 @@ def test_status_table_formats_quality_flags_and_ages() -> None:
     row = table.splitlines()[1]
     assert "STALE|OVERRANGE" in row and "1.5 min" in row
     assert "no streams yet" in format_status_table([])
+
+
+def test_daemon_refuses_a_remote_control_endpoint_without_curve_keys(tmp_path: Path) -> None:
+    config = tmp_path / "remote.yaml"
+    config.write_text("daemon:\n  control: {bind: 'tcp://0.0.0.0:7110'}\n")
+    result = _run("daemon", str(config))
+    assert result.returncode == 2
+    assert "daemon.control: control endpoint tcp://0.0.0.0:7110 is not loopback" in result.stderr
+    assert "needs CURVE keys" in result.stderr
+
+
+def test_daemon_reports_a_misspelt_driver_as_a_config_error(tmp_path: Path) -> None:
+    config = tmp_path / "typo.yaml"
+    config.write_text("instruments:\n  ls372:\n    driver: lakeshore.ls372:LakeShore373\n"
+                      "    resource: TCPIP::127.0.0.1::7777::SOCKET\n    source: fridge1\n")
+    result = _run("daemon", str(config))
+    assert result.returncode == 2
+    assert "instruments.ls372.driver: drivers.lakeshore.ls372 has no class 'LakeShore373'" \
+        in result.stderr

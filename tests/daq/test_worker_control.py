@@ -280,3 +280,33 @@ def test_curve_roles_and_allow_list() -> None:
         assert refused[0].meta["who"]["key"] == ro_public.decode()
     finally:
         rig.close()
+
+
+def test_a_dead_worker_is_restarted_and_reported(tmp_path: Any) -> None:
+    from daq.config import load_config
+    from daq.daemon.service import Daemon
+
+    config_file = tmp_path / "lab.yaml"
+    config_file.write_text("daemon:\n  control: {bind: 'tcp://127.0.0.1:0'}\n")
+    daemon = Daemon(load_config(config_file))
+    instrument = FakeInstrument()
+    sink = Sink()
+    worker = InstrumentWorker("fake1", CONFIG, sink, connection=FakeConnection(instrument))  # type: ignore[arg-type]
+    daemon.workers["fake1"] = worker
+    daemon.emit = sink  # type: ignore[method-assign]
+    worker.start()
+    sink.wait_for(lambda m: m.kind is Kind.DATA)
+
+    instrument.crash = True  # SystemExit is no Exception: it ends the worker thread
+    import threading
+
+    supervisor = threading.Thread(target=daemon.supervise, args=(0.05,), daemon=True)
+    supervisor.start()
+    try:
+        report = sink.wait_for(lambda m: m.kind is Kind.STATUS
+                               and "worker restarted" in m.meta["message"])
+        assert report.meta["state"] == "error" and worker.restarts >= 1
+    finally:
+        daemon.request_stop()
+        supervisor.join(5)
+        worker.stop()
