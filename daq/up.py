@@ -11,7 +11,8 @@ Starts, in order, and each only when the config asks for it:
 Each child prints one ``<name> ready ...`` line when it is up; ``up`` waits
 for that line (no sleeps), then prints where everything is and forwards the
 children's output prefixed with their names. Ctrl-C (or SIGTERM) stops them
-in reverse order; a child that dies on its own stops the rest and ``up``
+one by one in reverse order (the daemon hands its last data to the logger
+before the logger stops); a child that dies on its own stops the rest and ``up``
 exits 1, saying which one and how.
 """
 
@@ -53,8 +54,10 @@ def _forward(child: Child, ready: threading.Event) -> None:
 
 
 def _start(child: Child) -> None:
+    # A session of its own: Ctrl-C in the terminal reaches `up` alone, which then stops the
+    # children in order instead of all of them at once.
     child.proc = subprocess.Popen(child.argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                  text=True, bufsize=1)
+                                  text=True, bufsize=1, start_new_session=True)
     ready = threading.Event()
     threading.Thread(target=_forward, args=(child, ready), daemon=True).start()
     if not ready.wait(READY_TIMEOUT_S) or not child.ready_line:
@@ -65,12 +68,16 @@ def _start(child: Child) -> None:
 
 
 def _stop(children: list[Child]) -> None:
+    """Stop the children one at a time, newest first.
+
+    One at a time, so that each can finish cleanly against the ones it talks
+    to: the daemon flushes its spool to a logger that is still up, the logger
+    commits before the broker goes.
+    """
     for child in reversed(children):
-        if child.proc is not None and child.proc.poll() is None:
-            child.proc.send_signal(signal.SIGTERM)
-    for child in reversed(children):
-        if child.proc is None:
+        if child.proc is None or child.proc.poll() is not None:
             continue
+        child.proc.send_signal(signal.SIGTERM)
         try:
             child.proc.wait(timeout=15)
         except subprocess.TimeoutExpired:

@@ -65,6 +65,9 @@ def test_up_headless_runs_the_whole_system_and_stops_on_ctrl_c(tmp_path: Path) -
         code = up.proc.wait(timeout=60)
     assert code == 0, "\n".join(up.lines[-40:])
     assert up.lines[-1] == "qupdaq up: stopped"
+    # Stopped in order: the daemon handed everything to the logger before the logger went.
+    assert "[daemon] daemon stopped" in up.lines
+    assert not [line for line in up.lines if "not acknowledged by the logger" in line]
     files = sorted((tmp_path / "data").rglob("*.h5"))
     assert files, "no HDF5 file was written"
     rows = 0
