@@ -145,6 +145,9 @@ class Subscriber:
                 self.filtered_by_snapshot += 1
                 return None
             del self._snapshot_seqs[stream]
+            # The first live message marks where our subscription began. Values between a
+            # (lagging) snapshot and it were superseded before we joined: history, not loss.
+            self.gaps.streams.pop(stream, None)
         self.gaps.observe(stream, msg.epoch, msg.seq)
         return msg
 

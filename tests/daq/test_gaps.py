@@ -35,3 +35,34 @@ def test_duplicates_and_late_joins_are_not_gaps() -> None:
     assert tracker.observe("s", 7, 1000) == 0  # joined late
     assert tracker.observe("s", 7, 1000) == 0
     assert tracker.duplicates == 1 and tracker.missed == 0
+
+
+def _msg(seq: int, epoch: int = 1):  # type: ignore[no-untyped-def]
+    from daq import messages
+
+    msg = messages.scalar("f", "x", float(seq))
+    msg.seq, msg.epoch = seq, epoch
+    return msg
+
+
+def test_subscriber_after_snapshot_drops_older_and_counts_only_losses_after_joining() -> None:
+    from daq.bus import Subscriber
+
+    sub = Subscriber("tcp://127.0.0.1:9")  # never receives: the bookkeeping is under test
+    try:
+        # A snapshot newer than where the subscription began: older live values are dropped.
+        sub._snapshot_seqs["data/f/x"] = (1, 10)
+        sub.gaps.observe("data/f/x", 1, 10)
+        assert sub._account(_msg(9)) is None and sub._account(_msg(10)) is None
+        assert sub._account(_msg(11)) is not None
+        assert sub._account(_msg(13)) is not None
+        assert sub.gaps.missed == 1  # seq 12, lost after joining
+        # A lagging snapshot (older than the first live value): superseded history, not loss.
+        sub._snapshot_seqs["data/f/y"] = (1, 3)
+        sub.gaps.observe("data/f/y", 1, 3)
+        late = _msg(8)
+        late.channel = "y"
+        assert sub._account(late) is not None
+        assert sub.gaps.missed == 1
+    finally:
+        sub.close()
