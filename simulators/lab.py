@@ -44,6 +44,7 @@ from simulators.servers.keithley2400 import Keithley2400Server
 from simulators.servers.lakeshore336 import LakeShore336Server
 from simulators.servers.lakeshore372 import LakeShore372Server
 from simulators.servers.pfl102 import PFL102Server
+from simulators.servers.pfl102 import frame as pfl102_frame
 from simulators.servers.scope import ScopeServer
 from simulators.servers.sim900 import SIM921, SIM928, SIM900Server
 from simulators.servers.sr830 import SR830Server
@@ -106,7 +107,9 @@ class SimLab:
             "sim900": lambda: SIM900Server(
                 {1: self.sim928, 2: self.sim921}, host=host, port=port, name=name
             ),
-            "pfl102": lambda: PFL102Server({1: self.readout.fll}, host=host, port=port, name=name),
+            "pfl102": lambda: self._locked(
+                PFL102Server({1: self.readout.fll}, host=host, port=port, name=name)
+            ),
             "scope": lambda: ScopeServer(
                 {1: self.readout}, seed=seed, host=host, port=port, name=name
             ),
@@ -156,6 +159,19 @@ class SimLab:
         return float(resistance(p, self.fridge.mxc_temperature(), 0.0)) + p.r_sh + p.r_par
 
     # ---- running ------------------------------------------------------------------------------
+
+    @staticmethod
+    def _locked(server: PFL102Server) -> PFL102Server:
+        """The SQUID as left locked last night, so the scope shows pulses from the start.
+
+        The documented recipe (module docstring of the PFL-102 server): SQUID bias
+        ~25 uA, output offset at the SQUID's mean voltage, then LOCK with an
+        integrator reset released, which relocks at the present flux (0 V out).
+        """
+        for opcode, data in ((0x60, (51 << 4) | 2), (0x60, (2068 << 4) | 4),
+                             (0x50, 0x0409), (0x50, 0x0408)):
+            server.handle(pfl102_frame(1, opcode, data).rstrip(";"))
+        return server
 
     def start(self) -> SimLab:
         """Start every server (and the log writer); returns the lab."""

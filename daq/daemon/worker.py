@@ -326,9 +326,7 @@ class InstrumentWorker:
     def _message(self, poll: PollState, value: Any, t_ns: int) -> Message:
         meta = {"instrument": self.name, "spec": poll.spec.name}
         if poll.spec.kind == "waveform":
-            volts, dt = _waveform_parts(value)
-            return messages.waveform(self.source, poll.channel, volts, dt=dt, t0=t_ns,
-                                     units=poll.units, meta=meta)
+            return _waveform_message(self.source, poll.channel, value, t_ns, poll.units, meta)
         number = float(value)
         quality = Quality.OK if np.isfinite(number) else Quality.INVALID
         return messages.scalar(self.source, poll.channel, number, units=poll.units, t=t_ns,
@@ -453,13 +451,28 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-def _waveform_parts(value: Any) -> tuple[np.ndarray, float]:
-    """Samples (volts) and spacing (s) from a waveform read: an object or (volts, dt)."""
+def _waveform_message(source: str, channel: str, value: Any, t_ns: int, units: str,
+                      meta: dict[str, Any]) -> Message:
+    """A ``wave`` message from a waveform read.
+
+    Accepts ``(volts, dt)``, or a record object with ``volts`` and ``dt`` (or
+    ``sample_interval``). When the object also has the transferred integer
+    samples (``raw``) with ``scale`` and ``offset``, those are published
+    instead of float volts: exact, and a quarter of the bytes for int16.
+    """
     if isinstance(value, tuple) and len(value) == 2:
-        return np.asarray(value[0], dtype=np.float64), float(value[1])
+        return messages.waveform(source, channel, np.asarray(value[0], dtype=np.float64),
+                                 dt=float(value[1]), t0=t_ns, units=units, meta=meta)
     volts = getattr(value, "volts", None)
     dt = getattr(value, "dt", None) or getattr(value, "sample_interval", None)
     if volts is None or dt is None:
         raise ControlError("a waveform poll must return (volts, dt) or an object with "
                            ".volts and .dt (or .sample_interval)")
-    return np.asarray(volts, dtype=np.float64), float(dt)
+    raw = getattr(value, "raw", None)
+    presamples = int(getattr(value, "presamples", 0) or 0)
+    if raw is not None and hasattr(value, "scale") and hasattr(value, "offset"):
+        return messages.waveform(source, channel, np.asarray(raw), dt=float(dt), t0=t_ns,
+                                 scale=float(value.scale), offset=float(value.offset),
+                                 presamples=presamples, units=units, meta=meta)
+    return messages.waveform(source, channel, np.asarray(volts, dtype=np.float64), dt=float(dt),
+                             t0=t_ns, presamples=presamples, units=units, meta=meta)

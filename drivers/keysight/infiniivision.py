@@ -377,6 +377,7 @@ class InfiniiVision(SCPIMixin, Instrument):
             volts=preamble.volts(samples),
             preamble=preamble,
             source=source,
+            raw=samples,
         )
 
     def acquire_single(self, timeout_s: float = 10.0) -> Waveform:

@@ -157,17 +157,37 @@ class Waveform:
         volts: sample values, V.
         preamble: the scaling the record came with.
         source: the waveform source, e.g. ``"CHAN1"``.
+        raw: the samples as transferred (integers), when known; with
+            :attr:`scale` and :attr:`offset` they give :attr:`volts` exactly,
+            at a quarter (WORD) or an eighth (BYTE) of the bytes.
     """
 
     time: NDArray[np.float64]
     volts: NDArray[np.float64]
     preamble: Preamble
     source: str
+    raw: NDArray[Any] | None = None
 
     @property
     def sample_interval(self) -> float:
         """The time between samples, s."""
         return self.preamble.x_increment
+
+    @property
+    def scale(self) -> float:
+        """Volts per raw count: ``volts = raw * scale + offset``."""
+        return self.preamble.y_increment
+
+    @property
+    def offset(self) -> float:
+        """Volts at raw count 0: ``volts = raw * scale + offset``."""
+        return self.preamble.y_origin - self.preamble.y_reference * self.preamble.y_increment
+
+    @property
+    def presamples(self) -> int:
+        """Samples before the trigger (the index where :attr:`time` crosses 0), at least 0."""
+        trigger = self.preamble.x_reference - self.preamble.x_origin / self.preamble.x_increment
+        return max(0, round(trigger))
 
 
 def parse_block_header(header: bytes) -> int:

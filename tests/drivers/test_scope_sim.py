@@ -173,3 +173,13 @@ def test_poll_and_control_specs(scope: InfiniiVision) -> None:
     assert 0.001 < float(np.std(trace)) < 0.1
     controls["timebase_scale"].set(1e-5)
     assert controls["timebase_scale"].get() == pytest.approx(1e-5)
+
+
+def test_raw_samples_with_scale_and_offset_give_the_volts_exactly(scope: InfiniiVision) -> None:
+    scope.configure_waveform("CHAN1", points=500)
+    record = scope.fetch_waveform()
+    assert record.raw is not None and record.raw.dtype.kind in "iu"
+    np.testing.assert_allclose(record.raw * record.scale + record.offset, record.volts,
+                               rtol=0, atol=1e-12)
+    assert 0 <= record.presamples < record.raw.size
+    assert abs(record.time[record.presamples]) <= record.sample_interval

@@ -258,3 +258,13 @@ def test_lab_writes_a_bluefors_log_directory(tmp_path: Path) -> None:
     (path,) = logs.glob("*/CH6 T *.log")
     first = path.read_bytes().split(b"\r\n")[0].split(b",")
     assert 0.007 < float(first[2]) < 0.02
+
+
+def test_the_squid_starts_locked_so_the_scope_shows_pulses_not_a_rail(frozen_lab: SimLab) -> None:
+    import numpy as np
+
+    fll = frozen_lab.readout.fll
+    assert fll.mode == "locked"
+    trace = frozen_lab.readout.acquire(4000, 5e-7, event_at=1000)
+    assert np.all(np.abs(trace) < 0.5 * fll.v_rail)  # in range, not railed
+    assert trace[1000:1200].max() - np.median(trace[:900]) > 0.2  # the photon's pulse
