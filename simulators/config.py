@@ -6,7 +6,7 @@ that names the file and the key path, never a silent default. Example::
     simulation:
       host: 127.0.0.1
       time_scale: 1.0          # simulated seconds per wall second
-      detector: A              # TES parameter set A or B (physics notes)
+      detector: A              # TES parameter set A, A30 (A at 30 nH) or B (physics notes)
       seed: 0
       fridge:
         start: base            # base | 4k (the start of a cool-down)
@@ -193,7 +193,9 @@ class SimulationConfig:
     Attributes:
         host: address every server binds.
         time_scale: simulated seconds per wall second (0 freezes time).
-        detector: TES parameter set ``A`` or ``B``.
+        detector: TES parameter set ``A`` or ``B`` (physics notes), or ``A30``: set A
+            with the 30 nH input inductance of the worked check (overdamped pulses;
+            the tabulated 67 nH makes set A ring).
         seed: noise seed of the whole lab.
         fridge: the refrigerator model.
         bluefors_log: the vendor-style log directory.
@@ -202,7 +204,7 @@ class SimulationConfig:
 
     host: str = "127.0.0.1"
     time_scale: float = 1.0
-    detector: Literal["A", "B"] = "A"
+    detector: Literal["A", "A30", "B"] = "A"
     seed: int = 0
     fridge: FridgeConfig = field(default_factory=FridgeConfig)
     bluefors_log: BlueforsLogConfig = field(default_factory=BlueforsLogConfig)

@@ -37,7 +37,14 @@ from simulators.config import InstrumentConfig, SimulationConfig
 from simulators.physics.fridge import DilutionFridge
 from simulators.physics.gauges import FridgePressures
 from simulators.physics.readout import TESReadout
-from simulators.physics.tes import SET_A, SET_B, TES, bias_for_resistance, resistance
+from simulators.physics.tes import (
+    SET_A,
+    SET_A_30NH,
+    SET_B,
+    TES,
+    bias_for_resistance,
+    resistance,
+)
 from simulators.servers.base import InstrumentServer
 from simulators.servers.bluefors_writer import BlueforsLogWriter
 from simulators.servers.keithley2400 import Keithley2400Server
@@ -69,7 +76,7 @@ class SimLab:
         self.clock = SimClock(cfg.time_scale)
         self.fridge = DilutionFridge(clock=self.clock, start=cfg.fridge.start)
         self.pressures = FridgePressures(self.fridge, seed=cfg.seed)
-        params = SET_A if cfg.detector == "A" else SET_B
+        params = {"A": SET_A, "A30": SET_A_30NH, "B": SET_B}[cfg.detector]
         self.tes = TES(params, bath_temperature=self.fridge.mxc_temperature)
         bath = self.fridge.mxc_temperature()
         i_bias = bias_for_resistance(params, 0.2, t_bath=bath)
