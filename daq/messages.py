@@ -322,7 +322,12 @@ def _has_big_endian(dtype: np.dtype) -> bool:
     return any(part.byteorder == ">" for part in _dtype_parts(dtype))
 
 
-def _frame_bytes(frame: Any) -> memoryview:
+def frame_view(frame: Any) -> memoryview:
+    """A zero-copy view of a received frame (bytes, memoryview or ``zmq.Frame``).
+
+    Raises:
+        MessageDecodeError: the frame is of no such type.
+    """
     if isinstance(frame, bytes | bytearray):
         return memoryview(frame)
     if isinstance(frame, memoryview):
@@ -389,9 +394,9 @@ def decode(frames: Sequence[Any], *, t_recv: int | None = None) -> Message:
     """
     if not 2 <= len(frames) <= 3:
         raise MessageDecodeError(f"expected 2 or 3 frames, got {len(frames)}")
-    kind, source, channel = _parse_topic(bytes(_frame_bytes(frames[0])))
+    kind, source, channel = _parse_topic(bytes(frame_view(frames[0])))
 
-    header_view = _frame_bytes(frames[1])
+    header_view = frame_view(frames[1])
     if len(header_view) > MAX_HEADER_BYTES:
         raise MessageDecodeError(f"header longer than {MAX_HEADER_BYTES} bytes", frame=1)
     try:
@@ -477,7 +482,7 @@ def _decode_payload(dtype_spec: Any, shape: Any, frame: Any) -> np.ndarray:
         or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape)
     ):
         raise MessageDecodeError(f"bad shape {shape!r}", frame=1)
-    view = _frame_bytes(frame)
+    view = frame_view(frame)
     count = 1
     for n in shape:
         count *= n

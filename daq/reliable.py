@@ -101,17 +101,17 @@ def parse(frames: Sequence[Any]) -> Message | Control:
     """
     if len(frames) < 3:
         raise MessageDecodeError(f"reliable path: expected >= 3 frames, got {len(frames)}")
-    proto = bytes(_bytes(frames[0]))
+    proto = bytes(messages.frame_view(frames[0]))
     if proto != PROTOCOL:
         raise MessageDecodeError(f"reliable path: protocol {proto[:16]!r}, expected {PROTOCOL!r}",
                                  frame=0)
-    verb = bytes(_bytes(frames[1]))
+    verb = bytes(messages.frame_view(frames[1]))
     if verb == MSG:
         return messages.decode(frames[2:])
     if verb not in (HELLO, HB, ACK, ERROR) or len(frames) != 3:
         raise MessageDecodeError(f"reliable path: unknown verb {verb[:16]!r}", frame=1)
     try:
-        body = json.loads(bytes(_bytes(frames[2])))
+        body = json.loads(bytes(messages.frame_view(frames[2])))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise MessageDecodeError(f"reliable path: {verb.decode()} body is not JSON ({exc})",
                                  frame=2) from None
@@ -131,12 +131,6 @@ def parse(frames: Sequence[Any]) -> Message | Control:
             raise MessageDecodeError(
                 f"reliable path: {verb.decode()} streams must map names to integers", frame=2)
     return Control(verb, body)
-
-
-def _bytes(frame: Any) -> memoryview:
-    if isinstance(frame, bytes | bytearray | memoryview):
-        return memoryview(frame)
-    return memoryview(frame.buffer)
 
 
 # ---- the daemon side -----------------------------------------------------------------------------

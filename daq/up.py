@@ -22,7 +22,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -141,6 +140,5 @@ def up(config_path: Path, headless: bool) -> int:
         _stop(started)
         return 1
     _stop(started)
-    time.sleep(0)  # let the forwarders print the last lines
     print("qupdaq up: stopped", flush=True)
     return 0

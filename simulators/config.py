@@ -42,9 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
-from daq.config_schema import from_mapping
+from daq.config_schema import from_mapping, read_yaml
 from daq.errors import ConfigError
 
 INSTRUMENT_NAMES: tuple[str, ...] = (
@@ -254,12 +252,5 @@ def load_simulation_config(path: str | Path) -> SimulationConfig:
         ConfigError: unreadable file, bad YAML, or a schema mismatch.
     """
     name = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read the file: {exc.strerror or exc}", file=name) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"not valid YAML: {exc}", file=name) from None
+    data = read_yaml(path)
     return simulation_from_mapping(data, file=name)
