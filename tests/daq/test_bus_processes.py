@@ -5,49 +5,13 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from daq.bus import Subscriber
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _spawn(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, *args], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL, text=True,
-    )
-
-
-def _readline(proc: subprocess.Popen[str], expect: str, timeout_s: float = 30.0) -> str:
-    """Read stdout lines until one starts with ``expect`` (a handshake, not a sleep)."""
-    assert proc.stdout is not None
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        line = proc.stdout.readline()
-        if not line:
-            raise AssertionError(f"process ended before printing {expect!r}")
-        if line.startswith(expect):
-            return line.strip()
-    raise AssertionError(f"no {expect!r} line within {timeout_s} s")
-
-
-def _stop(proc: subprocess.Popen[str]) -> None:
-    if proc.poll() is None:
-        if proc.stdin:
-            proc.stdin.close()
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+from tests.procs import Service, qupdaq
 
 
 class BrokerProcess:
@@ -56,14 +20,14 @@ class BrokerProcess:
     def __init__(self, ports: tuple[int, int, int] = (0, 0, 0), hwm: int = 1_000_000) -> None:
         self.ports = ports
         self.hwm = hwm
-        self.proc: subprocess.Popen[str] | None = None
+        self.proc: Service | None = None
         self.urls: dict[str, str] = {}
 
     def start(self) -> BrokerProcess:
         pub, sub, snap = self.ports
-        self.proc = _spawn("-m", "daq.cli", "broker", "--hwm", str(self.hwm), "--publish-port", str(pub),
+        self.proc = qupdaq("broker", "--hwm", str(self.hwm), "--publish-port", str(pub),
                            "--subscribe-port", str(sub), "--snapshot-port", str(snap))
-        line = _readline(self.proc, "broker ready")
+        line = self.proc.wait_line("broker ready")
         self.urls = dict(part.split("=", 1) for part in line.split()[2:])
         self.ports = tuple(int(self.urls[k].rsplit(":", 1)[1])  # type: ignore[assignment]
                            for k in ("publish", "subscribe", "snapshot"))
@@ -72,11 +36,10 @@ class BrokerProcess:
     def kill(self) -> None:
         assert self.proc is not None
         self.proc.kill()
-        self.proc.wait()
 
     def stop(self) -> None:
         if self.proc is not None:
-            _stop(self.proc)
+            self.proc.stop()
 
 
 @pytest.fixture
@@ -87,18 +50,18 @@ def broker() -> Iterator[BrokerProcess]:
 
 
 def _run_burst(broker: BrokerProcess, count: int, *, slow: bool, hwm: int) -> dict:
-    counter = _spawn("-m", "tests.daq.bus_peer", "count", broker.urls["subscribe"],
+    counter = Service("-m", "tests.daq.bus_peer", "count", broker.urls["subscribe"],
                      "--count", str(count), "--prefix", "data/burst", "--hwm", str(hwm),
                      *(["--slow"] if slow else []))
-    _readline(counter, "subscribed")
-    publisher = _spawn("-m", "tests.daq.bus_peer", "burst", broker.urls["publish"],
+    counter.wait_line("subscribed")
+    publisher = Service("-m", "tests.daq.bus_peer", "burst", broker.urls["publish"],
                        "--count", str(count), "--streams", "4", "--hwm", str(hwm))
     try:
-        assert _readline(publisher, "sending") == "sending"
-        report = json.loads(_readline(counter, "{", timeout_s=180))
+        assert publisher.wait_line("sending") == "sending"
+        report = json.loads(counter.wait_line("{", timeout_s=180))
     finally:
-        _stop(publisher)
-        _stop(counter)
+        publisher.stop()
+        counter.stop()
     return report
 
 
@@ -124,10 +87,10 @@ def test_burst_gaps_reported_are_exactly_the_gaps_that_occurred() -> None:
 
 
 def test_late_joiner_gets_snapshot_then_only_newer_live_data(broker: BrokerProcess) -> None:
-    publisher = _spawn("-m", "tests.daq.bus_peer", "steady", broker.urls["publish"],
+    publisher = Service("-m", "tests.daq.bus_peer", "steady", broker.urls["publish"],
                        "--rate", "2000", "--streams", "5")
     try:
-        _readline(publisher, "publishing")
+        publisher.wait_line("publishing")
         sub = Subscriber(broker.urls["subscribe"], ["data/steady"],
                          snapshot_url=broker.urls["snapshot"])
         # Wait until the cache has every stream (the publisher only sends once subscribed-to
@@ -152,16 +115,16 @@ def test_late_joiner_gets_snapshot_then_only_newer_live_data(broker: BrokerProce
         assert sub.gaps.missed == 0
         sub.close()
     finally:
-        _stop(publisher)
+        publisher.stop()
 
 
 def test_killed_publisher_is_reported_stale_within_two_heartbeats(broker: BrokerProcess) -> None:
     period = 0.25
-    publisher = _spawn("-m", "tests.daq.bus_peer", "steady", broker.urls["publish"],
+    publisher = Service("-m", "tests.daq.bus_peer", "steady", broker.urls["publish"],
                        "--rate", "50", "--heartbeat", str(period), "--name", "doomed")
     sub = Subscriber(broker.urls["subscribe"], ["data/steady"])
     try:
-        _readline(publisher, "publishing")
+        publisher.wait_line("publishing")
         end = time.monotonic() + 10
         while "doomed" not in sub.publishers and time.monotonic() < end:
             sub.recv(0.1)
@@ -172,8 +135,8 @@ def test_killed_publisher_is_reported_stale_within_two_heartbeats(broker: Broker
             sub.recv(0.05)
             assert sub.stale_publishers() == []
         last_beat = sub.publishers["doomed"].last_beat
-        os.kill(publisher.pid, signal.SIGKILL)
-        publisher.wait()
+        os.kill(publisher.proc.pid, signal.SIGKILL)
+        publisher.proc.wait()
         while not sub.stale_publishers():
             sub.recv(0.02)
         detected = time.monotonic()
@@ -182,15 +145,15 @@ def test_killed_publisher_is_reported_stale_within_two_heartbeats(broker: Broker
         assert detected - last_beat <= 2 * period + 0.1
     finally:
         sub.close()
-        _stop(publisher)
+        publisher.stop()
 
 
 def test_restarted_broker_is_rejoined_without_restarting_peers(broker: BrokerProcess) -> None:
-    publisher = _spawn("-m", "tests.daq.bus_peer", "steady", broker.urls["publish"],
+    publisher = Service("-m", "tests.daq.bus_peer", "steady", broker.urls["publish"],
                        "--rate", "200", "--name", "survivor")
     sub = Subscriber(broker.urls["subscribe"], ["data/steady"])
     try:
-        _readline(publisher, "publishing")
+        publisher.wait_line("publishing")
         before = sub.recv(10.0)
         assert before is not None
         broker.kill()
@@ -203,7 +166,7 @@ def test_restarted_broker_is_rejoined_without_restarting_peers(broker: BrokerPro
             after = sub.recv(20.0)
             assert after is not None, "no traffic through the restarted broker"
             assert after.seq > newest and after.epoch == before.epoch  # same publisher session
-            assert publisher.poll() is None
+            assert publisher.proc.poll() is None
             # Whatever the restart lost (if anything) is counted, never silent.
             state = sub.gaps.streams[after.stream]
             assert state.received + state.missed == after.seq - before.seq + 1
@@ -211,4 +174,4 @@ def test_restarted_broker_is_rejoined_without_restarting_peers(broker: BrokerPro
             restarted.stop()
     finally:
         sub.close()
-        _stop(publisher)
+        publisher.stop()

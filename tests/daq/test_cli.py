@@ -13,6 +13,7 @@ from daq import messages
 from daq.bus import Publisher
 from daq.cli import NOT_YET
 from daq.status_table import format_status_table
+from tests.procs import qupdaq
 
 ROOT = Path(__file__).resolve().parents[2]
 QUPDAQ = [sys.executable, "-m", "daq.cli"]
@@ -49,13 +50,10 @@ def test_a_bad_config_is_reported_with_file_and_key(tmp_path: Path) -> None:
 
 
 def test_status_prints_the_latest_value_of_every_stream(tmp_path: Path) -> None:
-    broker = subprocess.Popen([*QUPDAQ, "broker", "--publish-port", "0", "--subscribe-port", "0",
-                               "--snapshot-port", "0"], cwd=ROOT, stdout=subprocess.PIPE,
-                              stderr=subprocess.DEVNULL, text=True)
+    broker = qupdaq("broker", "--publish-port", "0", "--subscribe-port", "0",
+                    "--snapshot-port", "0")
     try:
-        assert broker.stdout is not None
-        line = broker.stdout.readline()
-        assert line.startswith("broker ready"), line
+        line = broker.wait_line("broker ready")
         urls = dict(part.split("=", 1) for part in line.split()[2:])
         with Publisher(urls["publish"], name="tester") as pub:
             # The broker's cache subscribes to data/: wait for that, not for a fixed time.
@@ -81,9 +79,9 @@ def test_status_prints_the_latest_value_of_every_stream(tmp_path: Path) -> None:
         assert any(line.startswith("status/fridge1/ls372") and "connected" in line
                    for line in lines)
     finally:
-        broker.send_signal(signal.SIGINT)
-        broker.wait(timeout=10)
-    assert broker.returncode == 0
+        broker.proc.send_signal(signal.SIGINT)
+        broker.proc.wait(timeout=10)
+    assert broker.proc.returncode == 0
 
 
 def test_status_table_formats_quality_flags_and_ages() -> None:
