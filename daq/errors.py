@@ -5,6 +5,7 @@
     QupdaqError
     ├── InstrumentError               (drivers.errors)
     │   ├── SettingOutOfRange         value refused before it was sent
+    │   ├── ArgumentError             a value or argument the driver cannot use
     │   ├── InstrumentReplyError      reply did not parse / error flag
     │   └── InstrumentConnectionError timeout, refused, dropped
     ├── ConfigError                   file, key path, what was expected
@@ -20,6 +21,7 @@ The instrument errors live in ``drivers.errors`` (drivers may not import
 from __future__ import annotations
 
 from drivers.errors import (
+    ArgumentError,
     InstrumentConnectionError,
     InstrumentError,
     InstrumentReplyError,
@@ -28,6 +30,7 @@ from drivers.errors import (
 )
 
 __all__ = [
+    "ArgumentError",
     "BusError",
     "ConfigError",
     "ControlError",

@@ -18,7 +18,7 @@ A message travels as ZeroMQ multipart frames ``[topic, header, payload?]``:
          "pub": "daemon@host",        # publisher name (heartbeats, staleness)
          "t": 1732470000123456789,    # source time, ns since the epoch (UTC)
          "units": "K",
-         "q": 0,                      # Quality flags
+         "q": 0,                      # Quality flags (drivers.readings.Quality; 0 = good)
          "dtype": "<f8", "shape": [1],  # payload layout; absent without payload
          "meta": {...}}               # kind-specific, JSON-able
 
@@ -36,7 +36,8 @@ Kinds (:class:`Kind`) and their payloads:
 * ``wave``: one waveform record (pulse or noise trace). Payload is the raw
   samples (int16 typically); ``meta`` holds ``dt`` (s), ``t0`` (ns of the
   first sample), ``scale`` and ``offset`` (volts = raw*scale + offset) and
-  optionally ``presamples``. Build with :func:`waveform`.
+  optionally ``presamples``; the header ``t`` is the trigger time. Build
+  with :func:`record` (from a driver's ``WaveRecord``) or :func:`waveform`.
 * ``status``: instrument or service state; ``meta`` holds ``state``
   (:class:`InstrumentState` value) and ``message``.
 * ``alarm``, ``audit``, ``run``: events; everything in ``meta``.
@@ -60,6 +61,14 @@ import numpy as np
 
 from daq.errors import MessageDecodeError
 
+# The quality flags are defined in the lowest layer (drivers produce them) and travel as
+# ``q``; they are re-exported here with the wire format.
+from drivers.readings import BAD as BAD
+from drivers.readings import Quality as Quality
+from drivers.readings import WaveRecord
+from drivers.readings import describe_quality as describe_quality
+from drivers.readings import is_bad as is_bad
+
 HEADER_VERSION = 1
 MAX_TOPIC_BYTES = 255
 MAX_HEADER_BYTES = 64 * 1024
@@ -81,18 +90,6 @@ class Kind(enum.StrEnum):
     AUDIT = "audit"
     RUN = "run"
     HEARTBEAT = "hb"
-
-
-class Quality(enum.IntFlag):
-    """Quality flags of a value; 0 means good."""
-
-    OK = 0
-    STALE = 1
-    OVERRANGE = 2
-    UNDERRANGE = 4
-    SENSOR_ERROR = 8
-    INVALID = 16
-    SIMULATED = 32
 
 
 class InstrumentState(enum.StrEnum):
@@ -255,6 +252,34 @@ def waveform(
     return Message(Kind.WAVE, check_name(source, "source"), check_name(channel, "channel"),
                    t=t0, units=units, quality=int(quality),
                    data=np.ascontiguousarray(samples), meta=full_meta)
+
+
+def record(
+    source: str,
+    channel: str,
+    rec: WaveRecord,
+    *,
+    units: str = "V",
+    t_default: int | None = None,
+    meta: Mapping[str, Any] | None = None,
+) -> Message:
+    """A ``wave`` message from a driver's :class:`~drivers.readings.WaveRecord`.
+
+    The header time is the trigger time (``rec.t_ns``, or ``t_default`` when
+    the instrument gave none); ``meta["t0"]`` is the time of the first sample.
+    The record's own note and meta travel in ``meta``.
+    """
+    t_trigger = rec.t_ns if rec.t_ns is not None else (now_ns() if t_default is None
+                                                        else int(t_default))
+    extra: dict[str, Any] = {**rec.meta, **(meta or {})}
+    if rec.note:
+        extra["note"] = rec.note
+    msg = waveform(source, channel, rec.raw, dt=rec.dt,
+                   t0=t_trigger - round(rec.presamples * rec.dt * 1e9), scale=rec.scale,
+                   offset=rec.offset, presamples=rec.presamples, units=units,
+                   quality=int(rec.quality), meta=extra)
+    msg.t = t_trigger
+    return msg
 
 
 def status(

@@ -4,15 +4,28 @@ Every driver module exposes, next to its PyMeasure ``Instrument`` class, a
 function or method that describes the instrument to the daemon:
 
 * :class:`PollSpec` — one readable quantity (a thermometer channel, a gauge,
-  the bias voltage): a driver-local name, the unit, a read function and a
-  sensible default period. The daemon's config maps these names to the
-  physicist's names (``fridge1/mxc``).
+  the bias voltage): a driver-local name, the unit, a read function that
+  returns :class:`~drivers.readings.Reading` s (or
+  :class:`~drivers.readings.WaveRecord` s) with the instrument's quality
+  verdict and source time, and a sensible default period. The daemon's
+  config maps these names to the physicist's names (``fridge1/mxc``).
 * :class:`ControlSpec` — one settable target (setpoint, heater range, TES
   bias): unit, a validator that raises
   :class:`drivers.errors.SettingOutOfRange` *before* anything is sent, a
   setter and an optional getter.
 * :class:`ActionSpec` — one thing the instrument can be told to do (start a
   ramp, reset the SQUID integrator), with keyword arguments.
+
+The error boundary: the daemon calls a spec only through
+:meth:`PollSpec.sample`, :meth:`ControlSpec.apply`, :meth:`ControlSpec.read_back`
+and :meth:`ActionSpec.invoke`, which translate whatever the VISA layer or a
+parser raised into the hierarchy (:func:`classify_fault`):
+:class:`~drivers.errors.InstrumentConnectionError` for I/O (the only fault
+after which the daemon reconnects), :class:`~drivers.errors.InstrumentReplyError`
+for a reply that does not parse, :class:`~drivers.errors.ArgumentError` for a
+value or argument the driver cannot use. A condition the instrument itself
+reports (over-range, open sensor) is not an error at all: it is a quality
+flag on the reading.
 
 :class:`Connection` holds a driver class and its VISA resource without doing
 any I/O; :meth:`Connection.connect` opens it, :meth:`Connection.reconnect`
@@ -26,6 +39,44 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from pyvisa.errors import InvalidSession, VisaIOError
+
+from drivers.errors import (
+    ArgumentError,
+    InstrumentConnectionError,
+    InstrumentError,
+    InstrumentReplyError,
+)
+from drivers.readings import PollKind, PollResult, Reading, WaveRecord, as_samples
+
+#: Exceptions that mean the link itself failed (timeouts, refused or dropped connections).
+IO_FAULTS: tuple[type[BaseException], ...] = (VisaIOError, InvalidSession, OSError, EOFError)
+
+
+def classify_fault(exc: BaseException, *, instrument: str, command: str,
+                   setting: bool = False) -> InstrumentError:
+    """Translate what a driver call raised into the error hierarchy.
+
+    Args:
+        exc: the exception.
+        instrument: instrument name, for the message.
+        command: what was being done (``"read ch6"``, ``"set setpoint"``).
+        setting: the call was a set or an action: a conversion or argument
+            error is then the caller's mistake (:class:`ArgumentError`),
+            where during a read it is a reply that did not parse.
+
+    Returns:
+        The typed error (``exc`` itself when it already is one).
+    """
+    if isinstance(exc, InstrumentError):
+        return exc
+    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    if isinstance(exc, IO_FAULTS):
+        return InstrumentConnectionError(text, instrument=instrument, command=command)
+    if setting:
+        return ArgumentError(text, instrument=instrument, command=command)
+    return InstrumentReplyError(instrument=instrument, command=command, reply=None, why=text)
+
 
 @dataclass(frozen=True)
 class PollSpec:
@@ -34,10 +85,13 @@ class PollSpec:
     Attributes:
         name: driver-local name, e.g. ``"A"``, ``"ch6"``, ``"gauge3"``, ``"bias_voltage"``.
         unit: SI-style unit text, e.g. ``"K"``, ``"Ohm"``, ``"mbar"``, ``"V"``.
-        read: returns the current value (float, or numpy array for waveforms).
+        read: returns a :class:`~drivers.readings.Reading` (a
+            :class:`~drivers.readings.WaveRecord` for waveforms), or a list of
+            them for a batch, each with its quality and, where the
+            instrument knows it, its source time.
         period_s: default poll period; the config may override it.
         quantity: what is measured (``"temperature"``, ``"pressure"``, ...).
-        kind: ``"scalar"`` or ``"waveform"``.
+        kind: scalar readings or waveform records.
         fresh: optional; returns True when the instrument has produced a new
             reading since the last read (the 372 scanner uses this so the
             daemon reads a channel when its dwell produced one, not blindly).
@@ -45,11 +99,37 @@ class PollSpec:
 
     name: str
     unit: str
-    read: Callable[[], Any]
+    read: Callable[[], PollResult]
     period_s: float = 1.0
     quantity: str = ""
-    kind: str = "scalar"
+    kind: PollKind = PollKind.SCALAR
     fresh: Callable[[], bool] | None = None
+
+    def sample(self, instrument: str) -> list[Reading] | list[WaveRecord]:
+        """Read once through the error boundary; a batch of one or more samples.
+
+        Raises:
+            InstrumentConnectionError: the link failed (reconnect).
+            InstrumentReplyError: the reply did not parse, or the driver
+                returned something that is not a reading.
+        """
+        try:
+            result = self.read()
+        except Exception as exc:
+            raise classify_fault(exc, instrument=instrument, command=f"read {self.name}") \
+                from exc
+        try:
+            samples = as_samples(result)
+        except TypeError as exc:
+            raise InstrumentReplyError(instrument=instrument, command=f"read {self.name}",
+                                       reply=result, why=str(exc)) from None
+        wanted = WaveRecord if self.kind is PollKind.WAVEFORM else Reading
+        if samples and not isinstance(samples[0], wanted):
+            raise InstrumentReplyError(instrument=instrument, command=f"read {self.name}",
+                                       reply=type(samples[0]).__name__,
+                                       why=f"a {self.kind.value} poll must return "
+                                           f"{wanted.__name__}s")
+        return samples
 
 
 @dataclass(frozen=True)
@@ -73,6 +153,50 @@ class ControlSpec:
     get: Callable[[], Any] | None = None
     allowed: str = ""
 
+    def check(self, value: Any, instrument: str) -> Any:
+        """Run the validator (no I/O); the value as it will be sent.
+
+        Raises:
+            SettingOutOfRange: refused by the driver's validator.
+            ArgumentError: a value the validator cannot even interpret.
+        """
+        try:
+            return self.validate(value)
+        except Exception as exc:
+            raise classify_fault(exc, instrument=instrument, command=f"set {self.name}",
+                                 setting=True) from exc
+
+    def apply(self, value: Any, instrument: str) -> Any:
+        """Validate, then send; returns the value sent.
+
+        Raises:
+            SettingOutOfRange / ArgumentError: refused, nothing was sent.
+            InstrumentConnectionError: the link failed while sending.
+        """
+        checked = self.check(value, instrument)
+        try:
+            self.set(checked)
+        except Exception as exc:
+            raise classify_fault(exc, instrument=instrument, command=f"set {self.name}",
+                                 setting=True) from exc
+        return checked
+
+    def read_back(self, instrument: str) -> Any:
+        """The instrument's present value of this setting.
+
+        Raises:
+            ArgumentError: the setting cannot be read back.
+            InstrumentConnectionError / InstrumentReplyError: as for a read.
+        """
+        if self.get is None:
+            raise ArgumentError("cannot be read back", instrument=instrument,
+                                command=f"get {self.name}")
+        try:
+            return self.get()
+        except Exception as exc:
+            raise classify_fault(exc, instrument=instrument, command=f"get {self.name}") \
+                from exc
+
 
 @dataclass(frozen=True)
 class ActionSpec:
@@ -82,6 +206,25 @@ class ActionSpec:
     call: Callable[..., Any]
     doc: str = ""
     params: Sequence[str] = field(default_factory=tuple)
+
+    def invoke(self, instrument: str, **kwargs: Any) -> Any:
+        """Call the action through the error boundary.
+
+        Raises:
+            ArgumentError: an unknown or missing parameter, or a value the
+                driver cannot use (nothing, or not all, was sent).
+            InstrumentConnectionError: the link failed.
+        """
+        unknown = set(kwargs) - set(self.params)
+        if unknown:
+            raise ArgumentError(f"unknown parameter(s) {', '.join(sorted(unknown))}; takes "
+                                f"{', '.join(self.params) or 'none'}", instrument=instrument,
+                                command=self.name)
+        try:
+            return self.call(**kwargs)
+        except Exception as exc:
+            raise classify_fault(exc, instrument=instrument, command=self.name,
+                                 setting=True) from exc
 
 
 @runtime_checkable

@@ -64,5 +64,11 @@ class InstrumentReplyError(InstrumentError):
         super().__init__(f"unexpected reply {reply!r}: {why}", instrument=instrument, command=command)
 
 
+class ArgumentError(InstrumentError, ValueError):
+    """A value or argument the driver cannot convert or use (a missing argument,
+    a number too large to send); refused like an out-of-range setting, never
+    taken for a link fault."""
+
+
 class InstrumentConnectionError(InstrumentError):
     """The instrument cannot be reached, timed out, or dropped the connection."""

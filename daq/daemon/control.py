@@ -264,17 +264,25 @@ class ControlServer:
         worker.submit(Request(op=op, target=target, value=request.get("value"), kwargs=args,
                               reply=lambda result: self._finish(identity, request, who, result)))
 
-    def submit_internal(self, op: str, target: str, value: Any, reason: str) -> None:
-        """Act on behalf of the daemon itself (interlocks); audited like any request."""
+    def submit_internal(self, op: str, target: str, value: Any, reason: str,
+                        done: Callable[[dict[str, Any]], None] | None = None) -> None:
+        """Act on behalf of the daemon itself (interlocks); audited like any request.
+
+        ``done`` is called with the worker's answer (from the worker's thread).
+        """
         worker = self._owner(target)
         request = {"op": op, "target": target, "value": value, "client": f"interlock: {reason}"}
         who = {"role": "daemon", "key": "", "client": "interlock"}
+
+        def finished(result: dict[str, Any]) -> None:
+            self._audit(request, who, result, reason)
+            if done is not None:
+                done(result)
+
         if worker is None:
-            self._audit(request, who, {"ok": False, "error": f"unknown target {target!r}"},
-                        reason)
+            finished({"ok": False, "error": f"unknown target {target!r}"})
             return
-        worker.submit(Request(op=op, target=target, value=value,
-                              reply=lambda result: self._audit(request, who, result, reason)))
+        worker.submit(Request(op=op, target=target, value=value, reply=finished))
 
     def _owner(self, target: str) -> InstrumentWorker | None:
         for worker in self.workers.values():

@@ -132,5 +132,7 @@ class OutboundStage:
         if msg.kind is Kind.DATA and msg.data is not None and len(msg.data):
             stream = f"{msg.source}/{msg.channel}"
             if stream in self.interlocks.streams:
-                for trip in self.interlocks.on_sample(stream, msg.value, time.monotonic()):
+                for trip in self.interlocks.on_sample(stream, msg.value, time.monotonic(),
+                                                      msg.quality,
+                                                      str(msg.meta.get("note", ""))):
                     self.on_trip(trip)

@@ -7,7 +7,9 @@ validators run after, still before anything is sent).
 :class:`Interlocks` watches samples and staleness and says which actions to
 take: each interlock trips once when its condition becomes true and re-arms
 when the condition clears, so a heater switched off is not switched off
-again every poll (an operator may deliberately switch it back on after
+again every poll. A flagged reading (over-range, open sensor) counts as no
+reading: the interlock is blind and trips as on staleness. The daemon
+enforces a trip's action by setting and reading back until it holds (an operator may deliberately switch it back on after
 acknowledging, and it trips again on the next crossing).
 """
 
@@ -20,6 +22,7 @@ from typing import Any
 
 from daq.daemon.config import InterlockConfig, LimitConfig
 from daq.errors import NotPermitted
+from daq.messages import describe_quality, is_bad
 
 
 def _number(value: Any) -> float | None:
@@ -110,13 +113,22 @@ class Interlocks:
         """The streams (``source/channel``) the interlocks watch."""
         return set(self._by_stream)
 
-    def on_sample(self, stream: str, value: float, now: float) -> list[Trip]:
-        """A new value of ``stream`` arrived at monotonic time ``now``; return trips."""
+    def on_sample(self, stream: str, value: float, now: float, quality: int = 0,
+                  note: str = "") -> list[Trip]:
+        """A new value of ``stream`` arrived at monotonic time ``now``; return trips.
+
+        A value whose ``quality`` is bad (:func:`daq.messages.is_bad`) blinds
+        every interlock on the stream: it trips as it would on staleness,
+        whatever the number says (an open thermometer reads 0 K).
+        """
         self._last_seen[stream] = now
         trips = []
         for interlock in self._by_stream.get(stream, ()):
             reason = None
-            if interlock.above is not None and value > interlock.above:
+            if is_bad(quality):
+                reason = (f"{stream} is flagged {describe_quality(quality)}"
+                          f"{f' ({note})' if note else ''}: the interlock is blind")
+            elif interlock.above is not None and value > interlock.above:
                 reason = f"{stream} = {value:g} is above {interlock.above:g}"
             elif interlock.below is not None and value < interlock.below:
                 reason = f"{stream} = {value:g} is below {interlock.below:g}"

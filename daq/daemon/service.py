@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from daq import messages
 from daq.config import LabConfig
 from daq.daemon.control import ControlServer
+from daq.daemon.enforce import TripEnforcer
 from daq.daemon.outbound import OutboundStage
 from daq.daemon.safety import Interlocks, Limits, Trip
 from daq.daemon.worker import InstrumentWorker, load_driver, warm_up_visa
@@ -62,6 +64,10 @@ class Daemon:
         }
         self.control = ControlServer(settings.control, self.workers, Limits(config.limits),
                                      self.emit, daemon_name=settings.name)
+        self.enforcer = TripEnforcer(
+            lambda target, value, reason, done: self.control.submit_internal(
+                "enforce", target, value, reason, done),
+            self.emit, daemon_name=settings.name)
         self._stop = threading.Event()
 
     @staticmethod
@@ -93,8 +99,14 @@ class Daemon:
         return endpoint
 
     def supervise(self, period_s: float = 0.5) -> None:
-        """Restart dead workers until :meth:`request_stop`; run it in the main thread."""
+        """Restart dead workers, retry interlock actions and publish the daemon's status
+        until :meth:`request_stop`; run it in the main thread."""
+        next_status = 0.0
         while not self._stop.wait(period_s):
+            self.enforcer.tick()
+            if time.monotonic() >= next_status:
+                next_status = time.monotonic() + self.config.daemon.status_period_s
+                self._publish_status()
             for name, worker in self.workers.items():
                 if not worker.alive:
                     worker.restarts += 1
@@ -102,6 +114,19 @@ class Daemon:
                     self.emit(messages.status(worker.source, name, InstrumentState.ERROR,
                                               f"worker restarted (restart {worker.restarts})"))
                     worker.start()
+
+    def _publish_status(self) -> None:
+        """``status/<daemon>/daemon``: the workers' states and the interlocks' actions."""
+        interlocks = self.enforcer.snapshot()
+        failing = [name for name, s in interlocks.items() if s["state"] == "failing"]
+        state = InstrumentState.ERROR if failing else InstrumentState.CONNECTED
+        text = (f"interlock action failing: {', '.join(failing)}" if failing
+                else f"control on {self.control.endpoint}")
+        self.emit(messages.status(
+            self.name, "daemon", state, text, interlocks=interlocks,
+            instruments={name: {"state": w.state.value, "message": w.state_message}
+                         for name, w in self.workers.items()},
+            unacked=self.outbound.unacked))
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -116,10 +141,5 @@ class Daemon:
         self.outbound.stop()
 
     def _on_trip(self, trip: Trip) -> None:
-        log.warning("interlock %s: %s -> set %s = %r", trip.interlock, trip.reason,
-                    trip.target, trip.value)
-        self.emit(messages.event(messages.Kind.ALARM, self.name, trip.interlock,
-                                 level="critical", reason=trip.reason, action=
-                                 f"set {trip.target} = {trip.value!r}"))
-        self.control.submit_internal("set", trip.target, trip.value,
-                                     f"interlock {trip.interlock}: {trip.reason}")
+        self.enforcer.on_trip(trip)
+        self._publish_status()

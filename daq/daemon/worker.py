@@ -37,9 +37,15 @@ import numpy as np
 
 from daq import messages
 from daq.daemon.config import InstrumentConfig, PollConfig
-from daq.errors import ControlError, QupdaqError
-from daq.messages import InstrumentState, Message, Quality
-from drivers.common import ActionSpec, Connection, ControlSpec, PollSpec
+from daq.errors import (
+    ControlError,
+    InstrumentConnectionError,
+    InstrumentError,
+    QupdaqError,
+)
+from daq.messages import InstrumentState, Message
+from drivers.common import ActionSpec, Connection, ControlSpec, PollSpec, classify_fault
+from drivers.readings import PollKind, Quality, Reading, WaveRecord, describe_quality, is_bad
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +53,14 @@ Reply = Callable[[dict[str, Any]], None]
 
 #: How often a scanner-gated channel is asked whether it has a fresh reading.
 FRESH_RECHECK_S = 0.5
+
+#: Malformed replies in a row after which the link is reopened: a single garbled
+#: line is a reply error (published as an INVALID reading), but a run of them
+#: means the conversation itself is out of step.
+REPLY_ERRORS_BEFORE_RECONNECT = 3
+
+#: Set-and-read-back attempts of an interlock's action within one request.
+ENFORCE_ATTEMPTS = 3
 
 
 def load_driver(spec: str) -> type:
@@ -81,7 +95,7 @@ def warm_up_visa() -> None:
 class Request:
     """A control request queued to a worker; ``reply`` is called from the worker thread."""
 
-    op: str  # "get", "set", "call", "describe"
+    op: str  # "get", "set", "enforce" (set and read back), "call", "describe"
     target: str = ""
     spec: str = ""
     value: Any = None
@@ -101,6 +115,7 @@ class PollState:
     last_good: float = 0.0
     stale_s: float = 0.0
     stale_reported: bool = False
+    flagged: str = ""  # the instrument's verdict on the last reading, when it was bad
 
 
 @dataclass
@@ -166,6 +181,7 @@ class InstrumentWorker:
         }
         self._next_status = 0.0
         self._backoff = config.reconnect.initial_s
+        self._reply_errors = 0
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
@@ -203,13 +219,17 @@ class InstrumentWorker:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            if self._connection is None or not self._connection.connected:
-                if not self._try_connect():
-                    self._wait_serving_errors(self._backoff)
-                    self._backoff = min(self._backoff * 2, self.config.reconnect.max_s)
-                    continue
-                self._backoff = self.config.reconnect.initial_s
-            self._serve_once()
+            disconnected = self._connection is None or not self._connection.connected
+            if disconnected and not self._try_connect():
+                self._back_off()
+                continue
+            if not self._serve_once():
+                self._back_off()
+
+    def _back_off(self) -> None:
+        """Wait before the next connection attempt; the wait doubles until a poll succeeds."""
+        self._wait_serving_errors(self._backoff)
+        self._backoff = min(self._backoff * 2, self.config.reconnect.max_s)
 
     def _try_connect(self) -> bool:
         self._set_state(InstrumentState.RECONNECTING if self.state is not
@@ -279,7 +299,8 @@ class InstrumentWorker:
                                                       params=tuple(spec_obj.params),
                                                       doc=spec_obj.doc)
 
-    def _serve_once(self) -> None:
+    def _serve_once(self) -> bool:
+        """Serve one request and the due polls; False after a link fault (link closed)."""
         now = time.monotonic()
         next_due = min((p.next_due for p in self._polls), default=now + 0.5)
         wait = max(0.0, min(next_due - now, self._next_status - now, 0.5))
@@ -298,11 +319,13 @@ class InstrumentWorker:
                             force=True)
             self._close()
             self._set_state(InstrumentState.RECONNECTING,
-                            f"reconnecting after: {_describe(exc)}")
-            return
+                            f"reconnecting after: {_describe(exc)}; retry in "
+                            f"{self._backoff:.1f} s")
+            return False
         self._check_stale()
         if time.monotonic() >= self._next_status:
             self._set_state(self.state, self.state_message, force=True)
+        return True
 
     def _poll_due(self) -> None:
         for poll in self._polls:
@@ -310,27 +333,97 @@ class InstrumentWorker:
             if now < poll.next_due:
                 continue
             spec = poll.spec
-            if spec.fresh is not None and not spec.fresh():
-                poll.next_due = now + min(poll.period_s / 4, FRESH_RECHECK_S)
-                continue
+            if spec.fresh is not None:
+                try:
+                    fresh = spec.fresh()
+                except Exception as exc:
+                    self._read_failed(poll, classify_fault(exc, instrument=self.name,
+                                                           command=f"fresh {spec.name}"))
+                    continue
+                if not fresh:
+                    poll.next_due = now + min(poll.period_s / 4, FRESH_RECHECK_S)
+                    continue
             t_ns = time.time_ns()
-            value = spec.read()
             poll.next_due = max(poll.next_due + poll.period_s, time.monotonic())
+            try:
+                samples = spec.sample(self.name)
+            except InstrumentError as exc:
+                self._read_failed(poll, exc)
+                continue
+            self._reply_errors = 0
+            self._backoff = self.config.reconnect.initial_s  # the link works: start afresh
+            if not samples:
+                continue
             poll.last_good = time.monotonic()
             if poll.stale_reported:
                 poll.stale_reported = False
                 self._set_state(InstrumentState.CONNECTED, f"{poll.channel} is fresh again",
                                 force=True)
-            self._emit(self._message(poll, value, t_ns))
+            for msg in self._messages(poll, samples, t_ns):
+                self._emit(msg)
+            self._note_verdict(poll, samples[-1].quality, samples[-1].note)
 
-    def _message(self, poll: PollState, value: Any, t_ns: int) -> Message:
+    def _read_failed(self, poll: PollState, exc: InstrumentError) -> None:
+        """A read raised: a link fault propagates (reconnect); a bad reply is published."""
+        if isinstance(exc, InstrumentConnectionError):
+            raise exc
+        self._reply_errors += 1
+        self.errors += 1
+        if self._reply_errors >= REPLY_ERRORS_BEFORE_RECONNECT:
+            raise InstrumentConnectionError(
+                f"{self._reply_errors} malformed replies in a row (last: {exc}); "
+                "reopening the link", instrument=self.name) from exc
+        note = str(exc)
+        if poll.spec.kind is PollKind.SCALAR:
+            self._emit(self._messages(poll, [Reading(float("nan"), Quality.INVALID,
+                                                     note=note)], time.time_ns())[0])
+        self._note_verdict(poll, Quality.INVALID, note)
+
+    def _note_verdict(self, poll: PollState, quality: int, note: str) -> None:
+        """Report in the instrument's status when a channel turns bad or good again."""
+        verdict = f"{describe_quality(quality)}: {note}" if is_bad(quality) else ""
+        if verdict == poll.flagged:
+            return
+        was_bad, poll.flagged = bool(poll.flagged), verdict
+        if verdict:
+            self._set_state(self.state, f"{poll.channel} flagged {verdict}", force=True)
+        elif was_bad:
+            self._set_state(self.state, f"{poll.channel} reads ok again", force=True)
+
+    def _messages(self, poll: PollState, samples: list[Reading] | list[WaveRecord],
+                  t_poll: int) -> list[Message]:
+        """Messages for one poll's samples: records one each; scalars batched by verdict."""
         meta = {"instrument": self.name, "spec": poll.spec.name}
-        if poll.spec.kind == "waveform":
-            return _waveform_message(self.source, poll.channel, value, t_ns, poll.units, meta)
-        number = float(value)
-        quality = Quality.OK if np.isfinite(number) else Quality.INVALID
-        return messages.scalar(self.source, poll.channel, number, units=poll.units, t=t_ns,
-                               quality=quality, meta=meta)
+        out: list[Message] = []
+        if poll.spec.kind is PollKind.WAVEFORM:
+            for rec in samples:
+                assert isinstance(rec, WaveRecord)
+                out.append(messages.record(self.source, poll.channel, rec, units=poll.units,
+                                           t_default=t_poll, meta=meta))
+            return out
+        run: list[Reading] = []
+        for reading in samples:
+            assert isinstance(reading, Reading)
+            if run and (reading.quality, reading.note) != (run[0].quality, run[0].note):
+                out.append(self._scalar_message(poll, run, t_poll, meta))
+                run = []
+            run.append(reading)
+        if run:
+            out.append(self._scalar_message(poll, run, t_poll, meta))
+        return out
+
+    def _scalar_message(self, poll: PollState, run: list[Reading], t_poll: int,
+                        meta: dict[str, Any]) -> Message:
+        first = run[0]
+        extra = {**meta, "note": first.note} if first.note else meta
+        if len(run) == 1:
+            return messages.scalar(self.source, poll.channel, first.value, units=poll.units,
+                                   t=t_poll if first.t_ns is None else first.t_ns,
+                                   quality=int(first.quality), meta=extra)
+        return messages.scalar_batch(
+            self.source, poll.channel,
+            [t_poll if r.t_ns is None else r.t_ns for r in run], [r.value for r in run],
+            units=poll.units, quality=int(first.quality), meta=extra)
 
     def _check_stale(self) -> None:
         now = time.monotonic()
@@ -362,42 +455,55 @@ class InstrumentWorker:
             return
         try:
             result = self._perform(request)
-        except QupdaqError as exc:
-            request.reply({"ok": False, "error": str(exc)})
-            return
-        except ValueError as exc:  # a driver validator refused the value
+        except InstrumentConnectionError as exc:
             request.reply({"ok": False, "error": f"{request.target}: {exc}"})
-            return
-        except Exception as exc:
+            raise  # the link failed: the caller reconnects
+        except QupdaqError as exc:  # refused, or the instrument's reply made no sense
+            request.reply({"ok": False, "error": str(exc)})
+        except Exception as exc:  # a driver bug: answer it, keep the link
+            log.exception("%s: %s %s failed", self.name, request.op, request.target)
             request.reply({"ok": False, "error": f"{request.target}: {_describe(exc)}"})
-            raise  # an I/O failure: the caller reconnects
-        request.reply({"ok": True, **result})
+        else:
+            self._backoff = self.config.reconnect.initial_s  # the link works: start afresh
+            request.reply({"ok": True, **result})
 
     def _perform(self, request: Request) -> dict[str, Any]:
         if request.op == "describe":
             return {"targets": self._describe_targets(True)}
-        if request.op in ("get", "set"):
+        if request.op in ("get", "set", "enforce"):
             spec = self._controls.get(request.target)
             if spec is None:
                 raise ControlError(f"{request.target}: no such control target on {self.name}")
             if request.op == "get":
-                if spec.get is None:
-                    raise ControlError(f"{request.target}: cannot be read back")
-                return {"value": _jsonable(spec.get())}
-            value = spec.validate(request.value)
-            spec.set(value)
-            return {"value": _jsonable(value)}
+                return {"value": _jsonable(spec.read_back(self.name))}
+            if request.op == "enforce":
+                return self._enforce(spec, request.value)
+            return {"value": _jsonable(spec.apply(request.value, self.name))}
         if request.op == "call":
             action = self._actions.get(request.target)
             if action is None:
                 raise ControlError(f"{request.target}: no such action on {self.name}")
-            unknown = set(request.kwargs) - set(action.params)
-            if unknown:
-                raise ControlError(f"{request.target}: unknown parameter(s) "
-                                   f"{', '.join(sorted(unknown))}; takes "
-                                   f"{', '.join(action.params) or 'none'}")
-            return {"value": _jsonable(action.call(**request.kwargs))}
+            return {"value": _jsonable(action.invoke(self.name, **request.kwargs))}
         raise ControlError(f"unknown operation {request.op!r}")
+
+    def _enforce(self, spec: ControlSpec, value: Any) -> dict[str, Any]:
+        """Set ``value`` and read it back until it holds (a safety action).
+
+        Raises:
+            ControlError: the value did not hold after :data:`ENFORCE_ATTEMPTS` tries.
+        """
+        sent = spec.apply(value, self.name)
+        if spec.get is None:
+            return {"value": _jsonable(sent), "verified": False}
+        readback: Any = None
+        for attempt in range(ENFORCE_ATTEMPTS):
+            if attempt:
+                spec.apply(value, self.name)
+            readback = spec.read_back(self.name)
+            if _same_setting(readback, sent):
+                return {"value": _jsonable(readback), "verified": True, "attempts": attempt + 1}
+        raise ControlError(f"{self.name} {spec.name}: set {_jsonable(sent)!r} but it reads "
+                           f"back {_jsonable(readback)!r} after {ENFORCE_ATTEMPTS} attempts")
 
     def _describe_targets(self, read_values: bool) -> list[dict[str, Any]]:
         out = []
@@ -451,28 +557,9 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-def _waveform_message(source: str, channel: str, value: Any, t_ns: int, units: str,
-                      meta: dict[str, Any]) -> Message:
-    """A ``wave`` message from a waveform read.
-
-    Accepts ``(volts, dt)``, or a record object with ``volts`` and ``dt`` (or
-    ``sample_interval``). When the object also has the transferred integer
-    samples (``raw``) with ``scale`` and ``offset``, those are published
-    instead of float volts: exact, and a quarter of the bytes for int16.
-    """
-    if isinstance(value, tuple) and len(value) == 2:
-        return messages.waveform(source, channel, np.asarray(value[0], dtype=np.float64),
-                                 dt=float(value[1]), t0=t_ns, units=units, meta=meta)
-    volts = getattr(value, "volts", None)
-    dt = getattr(value, "dt", None) or getattr(value, "sample_interval", None)
-    if volts is None or dt is None:
-        raise ControlError("a waveform poll must return (volts, dt) or an object with "
-                           ".volts and .dt (or .sample_interval)")
-    raw = getattr(value, "raw", None)
-    presamples = int(getattr(value, "presamples", 0) or 0)
-    if raw is not None and hasattr(value, "scale") and hasattr(value, "offset"):
-        return messages.waveform(source, channel, np.asarray(raw), dt=float(dt), t0=t_ns,
-                                 scale=float(value.scale), offset=float(value.offset),
-                                 presamples=presamples, units=units, meta=meta)
-    return messages.waveform(source, channel, np.asarray(volts, dtype=np.float64), dt=float(dt),
-                             t0=t_ns, presamples=presamples, units=units, meta=meta)
+def _same_setting(readback: Any, sent: Any) -> bool:
+    """Whether a read-back value is the value sent (numbers to a relative 1e-6)."""
+    a, b = _jsonable(readback), _jsonable(sent)
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return bool(np.isclose(float(a), float(b), rtol=1e-6, atol=1e-12))
+    return bool(a == b)

@@ -45,6 +45,7 @@ from zoneinfo import ZoneInfo
 
 from drivers.bluefors.parsing import FOLDER_RE, Sample, parse_file_name, parse_line
 from drivers.common import ActionSpec, ControlSpec, PollSpec
+from drivers.readings import Quality, Reading
 
 log = logging.getLogger(__name__)
 
@@ -287,12 +288,12 @@ class BlueforsLogReader:
         sample = self._latest.get(stream)
         return sample is not None and sample.timestamp_ns > self._last_read.get(stream, -1)
 
-    def _read(self, stream: str) -> float:
+    def _read(self, stream: str) -> Reading:
         sample = self._latest.get(stream)
         if sample is None:
-            return float("nan")
+            return Reading(float("nan"), Quality.INVALID, note=f"no line of {stream} yet")
         self._last_read[stream] = sample.timestamp_ns
-        return sample.value
+        return Reading.of(sample.value, t_ns=sample.timestamp_ns)
 
     def poll_specs(self) -> list[PollSpec]:
         """One poll spec per stream seen; polls the directory once to find them.

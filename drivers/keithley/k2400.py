@@ -36,6 +36,7 @@ from pymeasure.instruments.keithley import Keithley2450 as PyMeasureKeithley2450
 
 from drivers import validators as v
 from drivers.common import ActionSpec, ControlSpec, PollSpec
+from drivers.readings import Reading
 
 __all__ = ["Keithley2400", "Keithley2450", "SMU_LIMITS"]
 
@@ -103,12 +104,12 @@ class _SMUDescription:
             ``voltage`` (V), ``current`` (A) and ``source_enabled`` (1/0).
         """
         return [
-            PollSpec("voltage", "V", lambda: self._measure("voltage"), 1.0, "voltage"),
-            PollSpec("current", "A", lambda: self._measure("current"), 1.0, "current"),
+            PollSpec("voltage", "V", lambda: Reading.of(self._measure("voltage")), 1.0, "voltage"),
+            PollSpec("current", "A", lambda: Reading.of(self._measure("current")), 1.0, "current"),
             PollSpec(
                 "source_enabled",
                 "",
-                lambda: float(bool(self._read("source_enabled"))),
+                lambda: Reading.of(bool(self._read("source_enabled"))),
                 5.0,
                 "state",
             ),

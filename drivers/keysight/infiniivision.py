@@ -42,6 +42,7 @@ from drivers.keysight.waveform import (
     WaveformFormat,
     parse_block_header,
 )
+from drivers.readings import PollKind
 
 __all__ = [
     "ByteOrder",
@@ -426,7 +427,8 @@ class InfiniiVision(SCPIMixin, Instrument):
         """
         return [
             PollSpec(
-                "waveform", "V", self.fetch_waveform, 1.0, "voltage", "waveform"
+                "waveform", "V", lambda: self.fetch_waveform().record(), 1.0, "voltage",
+                PollKind.WAVEFORM,
             ),
         ]
 

@@ -23,6 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from drivers.errors import InstrumentReplyError
+from drivers.readings import WaveRecord
 
 __all__ = [
     "ByteOrder",
@@ -187,7 +188,19 @@ class Waveform:
     def presamples(self) -> int:
         """Samples before the trigger (the index where :attr:`time` crosses 0), at least 0."""
         trigger = self.preamble.x_reference - self.preamble.x_origin / self.preamble.x_increment
-        return max(0, round(trigger))
+        return max(0, min(round(trigger), self.volts.size))
+
+    def record(self, t_ns: int | None = None) -> WaveRecord:
+        """This record as the daemon publishes it (raw counts with scale and offset).
+
+        Args:
+            t_ns: the trigger time, ns since the epoch, when known.
+        """
+        if self.raw is None:
+            return WaveRecord(self.volts, self.sample_interval, presamples=self.presamples,
+                              t_ns=t_ns)
+        return WaveRecord(self.raw, self.sample_interval, self.scale, self.offset,
+                          self.presamples, t_ns)
 
 
 def parse_block_header(header: bytes) -> int:

@@ -64,6 +64,7 @@ from drivers.lakeshore.wire import (
     structured,
     validate_field,
 )
+from drivers.readings import Reading
 from drivers.validators import (
     allowed_text,
     control,
@@ -281,13 +282,13 @@ class LakeShore336(LakeShoreInstrument):
             if chan.input_type.sensor_type == SensorType.DISABLED:
                 continue
             specs.append(
-                PollSpec(letter, "K", partial(getattr, chan, "kelvin"), 1.0, "temperature")
+                PollSpec(letter, "K", partial(_reading, chan, "kelvin"), 1.0, "temperature")
             )
         for n in (1, 2):
             out = self.outputs[n]
             specs.append(
                 PollSpec(
-                    f"heater{n}", "%", partial(getattr, out, "heater_output"), 2.0, "heater_output"
+                    f"heater{n}", "%", partial(_reading, out, "heater_output"), 2.0, "heater_output"
                 )
             )
         return specs
@@ -353,3 +354,7 @@ class LakeShore336(LakeShoreInstrument):
             ActionSpec("all_heaters_off", self.all_heaters_off, "Switch both heater outputs off.")
         )
         return specs
+
+
+def _reading(obj: Any, attr: str) -> Reading:
+    return Reading.of(getattr(obj, attr))

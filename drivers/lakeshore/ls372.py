@@ -57,6 +57,7 @@ from drivers.lakeshore.wire import (
     structured,
     validate_field,
 )
+from drivers.readings import Reading
 from drivers.validators import allowed_text, control, in_set, int_in_range, validate_setting
 
 
@@ -215,7 +216,7 @@ class LakeShore372(LakeShoreInstrument, CurveMethods):
             self.refresh_scan()
         return self.scan.is_fresh(channel, key=key)
 
-    def read_scanner(self, channel: int | str, key: str = "K") -> float:
+    def read_scanner(self, channel: int | str, key: str = "K") -> Reading:
         """Read a channel's temperature (``key="K"``) or resistance (``"ohms"``), noting the read.
 
         Args:
@@ -229,7 +230,7 @@ class LakeShore372(LakeShoreInstrument, CurveMethods):
         value: float = chan.kelvin if key == "K" else chan.resistance
         if channel in SCANNER_CHANNELS:
             self.scan.mark_read(int(channel), key=key)
-        return value
+        return Reading.of(value)
 
     # ---- safety ----------------------------------------------------------------------------
 
@@ -277,11 +278,13 @@ class LakeShore372(LakeShoreInstrument, CurveMethods):
                 )
         specs.append(
             PollSpec(
-                "sample_heater", "%", lambda: self.sample_heater.heater_output, 2.0, "heater_output"
+                "sample_heater", "%", lambda: Reading.of(self.sample_heater.heater_output), 2.0,
+                "heater_output",
             )
         )
         specs.append(
-            PollSpec("still", "%", lambda: self.still_heater.still_output, 5.0, "heater_output")
+            PollSpec("still", "%", lambda: Reading.of(self.still_heater.still_output), 5.0,
+                     "heater_output")
         )
         return specs
 

@@ -42,6 +42,7 @@ from pymeasure.instruments import Channel, Instrument
 
 from drivers.common import ActionSpec, ControlSpec, PollSpec
 from drivers.errors import InstrumentReplyError, SettingOutOfRange
+from drivers.readings import Reading
 from drivers.validators import (
     allowed_text,
     bad_reply,
@@ -422,7 +423,7 @@ class TPG366(Instrument):
         unit = UNIT_TEXT[int(self.unit)]
         return [
             PollSpec(
-                f"gauge{n}", unit, partial(getattr, self.gauges[n], "pressure"), 2.0, "pressure"
+                f"gauge{n}", unit, partial(_pressure, self.gauges[n]), 2.0, "pressure"
             )
             for n in GAUGES
         ]
@@ -469,3 +470,7 @@ class TPG366(Instrument):
                 "Stop continuous output and discard buffered lines.",
             ),
         ]
+
+
+def _pressure(gauge: Any) -> Reading:
+    return Reading.of(gauge.pressure)

@@ -56,6 +56,7 @@ from functools import partial
 from typing import Any, Generic, TypeVar
 
 from drivers.common import ActionSpec, ControlSpec, PollSpec
+from drivers.readings import Reading
 
 __all__ = ["LoopMode", "SquidController", "SQUID_SETTINGS"]
 
@@ -221,6 +222,9 @@ class SquidController(ABC, Generic[R, C]):
     def _getter(self, name: str) -> Any:
         return partial(getattr, self, name)
 
+    def _reading(self, name: str) -> Reading:
+        return Reading.of(getattr(self, name))
+
     def control_specs(self) -> list[ControlSpec]:
         """Describe the common SQUID settings to the daemon.
 
@@ -249,7 +253,7 @@ class SquidController(ABC, Generic[R, C]):
             PollSpec(
                 name=name,
                 unit=unit,
-                read=self._getter(name),
+                read=partial(self._reading, name),
                 period_s=10.0,
                 quantity="setting",
             )

@@ -32,6 +32,7 @@ from typing import Any
 
 from drivers import validators as v
 from drivers.common import ControlSpec, PollSpec
+from drivers.readings import Reading
 from drivers.srs.sim900 import SIMModule
 
 __all__ = ["EXCITATIONS_V", "RANGES_OHM", "SIM921", "TIME_CONSTANTS_S"]
@@ -163,8 +164,8 @@ class SIM921(SIMModule):
             ``resistance`` (Ohm) and ``temperature`` (K).
         """
         return [
-            PollSpec("resistance", "Ohm", lambda: float(self.resistance), 1.0, "resistance"),
-            PollSpec("temperature", "K", lambda: float(self.temperature), 1.0, "temperature"),
+            PollSpec("resistance", "Ohm", lambda: Reading.of(self.resistance), 1.0, "resistance"),
+            PollSpec("temperature", "K", lambda: Reading.of(self.temperature), 1.0, "temperature"),
         ]
 
     def control_specs(self) -> list[ControlSpec]:

@@ -32,6 +32,7 @@ from typing import Any
 from drivers import validators as v
 from drivers.common import ActionSpec, ControlSpec, PollSpec
 from drivers.errors import InstrumentReplyError
+from drivers.readings import Reading
 from drivers.srs.sim900 import SIMModule
 
 __all__ = ["BatteryState", "BatteryStatus", "SIM928", "VOLTAGE_LIMIT_V"]
@@ -140,12 +141,12 @@ class SIM928(SIMModule):
             ``bias_voltage`` (V), ``output_enabled`` (1/0) and ``battery_service`` (1/0).
         """
         return [
-            PollSpec("bias_voltage", "V", lambda: float(self.voltage), 1.0, "voltage"),
-            PollSpec("output_enabled", "", lambda: float(self.output_enabled), 5.0, "state"),
+            PollSpec("bias_voltage", "V", lambda: Reading.of(self.voltage), 1.0, "voltage"),
+            PollSpec("output_enabled", "", lambda: Reading.of(self.output_enabled), 5.0, "state"),
             PollSpec(
                 "battery_service",
                 "",
-                lambda: float(self.battery_state.service_needed),
+                lambda: Reading.of(self.battery_state.service_needed),
                 60.0,
                 "state",
             ),

@@ -29,6 +29,7 @@ from pymeasure.instruments.srs.sr830 import SR830 as PyMeasureSR830
 
 from drivers import validators as v
 from drivers.common import ActionSpec, ControlSpec, PollSpec
+from drivers.readings import Reading
 
 __all__ = ["SR830"]
 
@@ -88,10 +89,10 @@ class SR830(PyMeasureSR830):
             ``x``, ``y``, ``magnitude`` (V) and ``theta`` (deg).
         """
         return [
-            PollSpec("x", "V", lambda: float(self.x), 1.0, "voltage"),
-            PollSpec("y", "V", lambda: float(self.y), 1.0, "voltage"),
-            PollSpec("magnitude", "V", lambda: float(self.magnitude), 1.0, "voltage"),
-            PollSpec("theta", "deg", lambda: float(self.theta), 1.0, "phase"),
+            PollSpec("x", "V", lambda: Reading.of(self.x), 1.0, "voltage"),
+            PollSpec("y", "V", lambda: Reading.of(self.y), 1.0, "voltage"),
+            PollSpec("magnitude", "V", lambda: Reading.of(self.magnitude), 1.0, "voltage"),
+            PollSpec("theta", "deg", lambda: Reading.of(self.theta), 1.0, "phase"),
         ]
 
     def control_specs(self) -> list[ControlSpec]:

@@ -11,6 +11,7 @@ from typing import Any
 
 from drivers.common import ActionSpec, ControlSpec, PollSpec
 from drivers.errors import InstrumentConnectionError, SettingOutOfRange
+from drivers.readings import Quality, Reading
 
 
 class FakeInstrument:
@@ -26,15 +27,17 @@ class FakeInstrument:
         self.crash = False  # a driver bug that escapes ordinary error handling
         self.fresh = True
         self.reads = 0
+        self.quality = Quality.OK  # the verdict the next reading carries
+        self.note = ""
 
-    def read_temperature(self) -> float:
+    def read_temperature(self) -> Reading:
         if self.crash:
             raise SystemExit("driver bug")
         if self.fail_reads:
             raise InstrumentConnectionError("timeout on KRDG? A", instrument="fake")
         self.reads += 1
         self.temperature += 0.5 * (self.setpoint - self.temperature) if self.heater_range else 0
-        return self.temperature
+        return Reading(self.temperature, self.quality, note=self.note)
 
     def _validate_setpoint(self, value: Any) -> float:
         if not isinstance(value, int | float) or not 0 <= value <= 2:

@@ -293,13 +293,13 @@ def test_poll_specs_publish_the_latest_value_when_fresh(tmp_path: Path) -> None:
     assert specs["maxigauge CH1"].quantity == "pressure"
     fresh = specs["CH6 T"].fresh
     assert fresh is not None and fresh()
-    assert specs["CH6 T"].read() == 0.010
+    assert specs["CH6 T"].read().value == 0.010
     assert not fresh()
     append_raw(path, "03-12-24,10:00:10,0.011\r\n")
     assert not fresh()  # the directory is rescanned at most every refresh_s
     clock.t = 5.0
     assert fresh()
-    assert specs["CH6 T"].read() == 0.011
+    assert specs["CH6 T"].read().value == 0.011
     assert reader.latest("CH6 T") == Sample(ns("2024-12-03 10:00:10"), "CH6 T", 0.011, "K")
     assert reader.control_specs() == [] and reader.action_specs() == []
 

@@ -254,8 +254,8 @@ def test_poll_specs_skip_disabled_inputs() -> None:
     ) as lc:
         specs = {s.name: s for s in lc.poll_specs()}
         assert set(specs) == {"A", "B", "D", "heater1", "heater2"}
-        assert specs["B"].read() == 4.215 and specs["B"].unit == "K"
-        assert specs["heater2"].read() == 10.0
+        assert specs["B"].read().value == 4.215 and specs["B"].unit == "K"
+        assert specs["heater2"].read().value == 10.0
 
 
 def test_control_and_action_specs() -> None:

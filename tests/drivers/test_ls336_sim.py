@@ -119,7 +119,7 @@ def test_heater_warms_the_4k_plate_in_closed_loop_with_a_ramp(lc: LakeShore336) 
 def test_daemon_view_against_the_simulator(lc: LakeShore336) -> None:
     polls = {s.name: s for s in lc.poll_specs()}
     assert set(polls) == {"A", "B", "C", "heater1", "heater2"}  # D is disabled
-    assert polls["B"].read() > 1
+    assert polls["B"].read().value > 1
     controls = {c.name: c for c in lc.control_specs()}
     controls["setpoint1"].set(50.0)
     assert controls["setpoint1"].get is not None

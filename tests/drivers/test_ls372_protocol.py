@@ -710,8 +710,8 @@ def test_poll_spec_reads_and_marks_the_channel_read() -> None:
     with expected_protocol(LakeShore372, pairs) as ls:
         specs = {s.name: s for s in ls.poll_specs()}
         assert "A" in specs and specs["A"].fresh is None
-        assert specs["ch6"].read() == 0.012
-        assert specs["A"].read() == 0.015
+        assert specs["ch6"].read().value == 0.012
+        assert specs["A"].read().value == 0.015
         assert (6, "K") in ls.scan._last_read
 
 

@@ -137,13 +137,13 @@ def test_fresh_follows_the_scanner(ls: LakeShore372) -> None:
     mxc, fresh = specs["ch6"], specs["ch6"].fresh
     assert fresh is not None
     assert fresh()  # never read yet: the held reading is worth one read
-    first = mxc.read()
+    first = mxc.read().value
     assert 0.003 < first < 0.1
     for _ in range(5):
         assert not fresh()  # channel 6 is not being measured: nothing new
     ls.select_channel(5, autoscan=True)  # channel 6 comes next
     until(fresh, "a fresh reading of channel 6")
-    assert 0.003 < mxc.read() < 0.1
+    assert 0.003 < mxc.read().value < 0.1
     assert ls.scan.measured_until(6) is not None
 
 
@@ -201,7 +201,7 @@ def test_curve_upload_and_read_back(ls: LakeShore372) -> None:
 def test_daemon_view_against_the_simulator(ls: LakeShore372) -> None:
     polls = {s.name: s for s in ls.poll_specs()}
     assert {"ch6", "ch6_ohms", "A", "sample_heater", "still"} <= set(polls)
-    assert polls["A"].read() > 0
+    assert polls["A"].read().value > 0
     controls = {c.name: c for c in ls.control_specs()}
     controls["setpoint"].set(0.03)
     assert controls["setpoint"].get is not None

@@ -220,7 +220,7 @@ def test_specs_are_named_per_card_and_validate_without_sending() -> None:
             controls["ch1.bias_current"].validate(5e-3)
         assert controls["ch2.feedback_resistor"].validate(1e3) is FeedbackResistor.R_1K
         controls["ch2.bias_current"].set(25e-6)
-        assert polls["ch2.bias_current"].read() == pytest.approx(2000e-6 * 51 / 4095)
+        assert polls["ch2.bias_current"].read().value == pytest.approx(2000e-6 * 51 / 4095)
         assert {"ch1.lock", "ch1.tune", "ch1.reset_integrator", "ch1.heat", "ch2.write_all"} <= set(
             actions
         )

@@ -69,7 +69,7 @@ def test_sr830_allowed_text_has_units() -> None:
 def test_sr830_poll_specs_read_outputs() -> None:
     comm = [("OUTP?1", "1.5e-06"), ("OUTP?2", "-2e-07"), ("OUTP?3", "1.6e-06"), ("OUTP?4", "12.5")]
     with expected_protocol(SR830, comm) as lockin:
-        values = {s.name: (s.read(), s.unit) for s in lockin.poll_specs()}
+        values = {s.name: (s.read().value, s.unit) for s in lockin.poll_specs()}
     assert values == {
         "x": (1.5e-6, "V"),
         "y": (-2e-7, "V"),
@@ -158,9 +158,9 @@ def test_k2400_first_measurement_sets_the_data_format_once() -> None:
     ]
     with expected_protocol(Keithley2400, comm) as smu:
         polls = {s.name: s for s in smu.poll_specs()}
-        assert polls["voltage"].read() == 1.25
-        assert polls["current"].read() == 2e-6
-        assert polls["source_enabled"].read() == 1.0
+        assert polls["voltage"].read().value == 1.25
+        assert polls["current"].read().value == 2e-6
+        assert polls["source_enabled"].read().value == 1.0
         assert polls["current"].unit == "A"
 
 
@@ -203,8 +203,8 @@ def test_k2450_measurements() -> None:
     comm = [(":MEAS:VOLT?", "+1.2500E+00"), (":MEAS:CURR?", "+2.0000E-06")]
     with expected_protocol(Keithley2450, comm) as smu:
         polls = {s.name: s for s in smu.poll_specs()}
-        assert polls["voltage"].read() == 1.25
-        assert polls["current"].read() == 2e-6
+        assert polls["voltage"].read().value == 1.25
+        assert polls["current"].read().value == 2e-6
 
 
 def test_k2450_zero_and_disable() -> None:

@@ -169,7 +169,7 @@ def test_poll_and_control_specs(scope: InfiniiVision) -> None:
     controls = {spec.name: spec for spec in scope.control_specs()}
     record = polls["waveform"].read()
     trace = record.volts
-    assert trace.shape == (400,) and record.sample_interval > 0
+    assert trace.shape == (400,) and record.dt > 0
     assert 0.001 < float(np.std(trace)) < 0.1
     controls["timebase_scale"].set(1e-5)
     assert controls["timebase_scale"].get() == pytest.approx(1e-5)

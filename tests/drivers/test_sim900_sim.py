@@ -152,7 +152,7 @@ def test_over_range_reading_is_an_error(frame: SIM900, server: sim.SIM900Server)
 def test_specs_through_the_mainframe(frame: SIM900, server: sim.SIM900Server) -> None:
     polls = {spec.name: spec for spec in frame.poll_specs()}
     controls = {spec.name: spec for spec in frame.control_specs()}
-    values = {name: spec.read() for name, spec in polls.items()}
+    values = {name: spec.read().value for name, spec in polls.items()}
     assert values["port1.bias_voltage"] == 0.0
     assert values["port1.battery_service"] == 0.0
     assert math.isfinite(values["port2.resistance"])

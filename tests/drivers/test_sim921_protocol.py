@@ -111,7 +111,7 @@ def test_specs() -> None:
     with expected_protocol(SIM900, comm, modules={PORT: SIM921}) as frame:
         polls = {spec.name: spec for spec in frame.port5.poll_specs()}
         controls = {spec.name: spec for spec in frame.port5.control_specs()}
-        assert polls["resistance"].read() == 5e4
+        assert polls["resistance"].read().value == 5e4
         assert polls["temperature"].unit == "K"
         assert set(controls) == {
             "range",

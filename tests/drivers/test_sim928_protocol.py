@@ -134,8 +134,8 @@ def test_specs() -> None:
         polls = {spec.name: spec for spec in module.poll_specs()}
         controls = {spec.name: spec for spec in module.control_specs()}
         assert polls["bias_voltage"].unit == "V"
-        assert polls["bias_voltage"].read() == 0.5
-        assert polls["battery_service"].read() == 1.0
+        assert polls["bias_voltage"].read().value == 0.5
+        assert polls["battery_service"].read().value == 1.0
         assert controls["bias_voltage"].allowed == "-20 to 20 V"
         with pytest.raises(SettingOutOfRange):
             controls["bias_voltage"].validate(30)

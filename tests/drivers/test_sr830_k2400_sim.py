@@ -57,9 +57,9 @@ def test_k2400_sources_voltage_into_the_load(smu: Keithley2400) -> None:
     controls["source_enabled"].set(True)
     assert controls["source_enabled"].get() is True
     assert controls["source_voltage"].get() == pytest.approx(1.0)
-    assert polls["voltage"].read() == pytest.approx(1.0, abs=1e-4)
-    assert polls["current"].read() == pytest.approx(1.0 / LOAD_OHM, rel=1e-3)
-    assert polls["source_enabled"].read() == 1.0
+    assert polls["voltage"].read().value == pytest.approx(1.0, abs=1e-4)
+    assert polls["current"].read().value == pytest.approx(1.0 / LOAD_OHM, rel=1e-3)
+    assert polls["source_enabled"].read().value == 1.0
 
 
 def test_k2400_sources_current_for_a_tes_bias(smu: Keithley2400) -> None:
@@ -69,8 +69,8 @@ def test_k2400_sources_current_for_a_tes_bias(smu: Keithley2400) -> None:
     controls["source_current"].set(50e-6)
     controls["source_enabled"].set(True)
     assert controls["source_mode"].get() == "current"
-    assert polls["current"].read() == pytest.approx(50e-6, rel=1e-3)
-    assert polls["voltage"].read() == pytest.approx(50e-6 * LOAD_OHM, abs=1e-4)
+    assert polls["current"].read().value == pytest.approx(50e-6, rel=1e-3)
+    assert polls["voltage"].read().value == pytest.approx(50e-6 * LOAD_OHM, abs=1e-4)
 
 
 def test_k2400_compliance_limits_the_current(smu: Keithley2400) -> None:
@@ -79,7 +79,7 @@ def test_k2400_compliance_limits_the_current(smu: Keithley2400) -> None:
     controls["compliance_current"].set(1e-3)
     controls["source_voltage"].set(5.0)
     controls["source_enabled"].set(True)
-    assert polls["current"].read() == pytest.approx(1e-3, rel=1e-3)
+    assert polls["current"].read().value == pytest.approx(1e-3, rel=1e-3)
 
 
 def test_k2400_zero_and_disable(smu: Keithley2400, smu_server: Keithley2400Server) -> None:
@@ -146,7 +146,7 @@ def test_sr830_measures_the_biased_sample(lockin: SR830) -> None:
     controls["sensitivity"].set(20e-6)
     controls["time_constant"].set(0.3)
     {spec.name: spec for spec in lockin.action_specs()}["auto_phase"].call()
-    readings = {name: spec.read() for name, spec in polls.items()}
+    readings = {name: spec.read().value for name, spec in polls.items()}
     assert readings["magnitude"] == pytest.approx(1e-5, rel=0.02)
     assert readings["x"] == pytest.approx(readings["magnitude"], rel=0.02)
     assert abs(readings["y"]) < 0.05 * readings["magnitude"]

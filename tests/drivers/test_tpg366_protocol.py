@@ -191,7 +191,7 @@ def test_poll_specs_are_labelled_with_the_unit() -> None:
         specs = {s.name: s for s in tpg.poll_specs()}
         assert set(specs) == {f"gauge{n}" for n in range(1, 7)}
         assert specs["gauge3"].unit == "Torr" and specs["gauge3"].quantity == "pressure"
-        assert specs["gauge3"].read() == 7.5e-4
+        assert specs["gauge3"].read().value == 7.5e-4
 
 
 def test_control_and_action_specs() -> None:

@@ -102,7 +102,7 @@ def test_stop_stream_on_a_streaming_unit(
 def test_daemon_view_against_the_simulator(tpg: TPG366) -> None:
     polls = {s.name: s for s in tpg.poll_specs()}
     assert polls["gauge1"].unit == "mbar"
-    assert polls["gauge1"].read() > 0
+    assert polls["gauge1"].read().value > 0
     actions = {a.name: a for a in tpg.action_specs()}
     actions["sensor_off"].call(5)
     assert tpg.sensor_states[4] == SensorState.OFF
