@@ -109,6 +109,9 @@ def load_config(path: str | Path | None = None) -> LabConfig:
     path = Path(path) if path is not None else DEFAULT_CONFIG
     config = from_mapping(LabConfig, read_yaml(path), file=str(path))
     object.__setattr__(config, "source", str(path))  # frozen: set once, here
-    if config.logger is not None:  # the logger's relative paths are relative to the file
-        object.__setattr__(config.logger, "base_dir", str(path.resolve().parent))
+    # Relative paths in the file (storage, daemon state) are relative to the file.
+    base_dir = str(path.resolve().parent)
+    object.__setattr__(config.daemon, "base_dir", base_dir)
+    if config.logger is not None:
+        object.__setattr__(config.logger, "base_dir", base_dir)
     return config

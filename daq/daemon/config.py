@@ -7,6 +7,9 @@
       logger_url: tcp://127.0.0.1:7120 # reliable path; omit to run without a logger
       status_period_s: 2.0             # how often every instrument's status is republished
       stale_after_periods: 3           # a channel without a fresh value for this many periods
+      state_dir: state                 # what must survive a restart (a driver's shadow of an
+                                       # instrument, a log reader's cursors); relative to the
+                                       # config file
       control:
         bind: tcp://127.0.0.1:7110     # loopback unless said otherwise
         default_role: operator         # role of clients on a plain (non-CURVE) endpoint
@@ -22,6 +25,8 @@
         options: {timeout: 2000}               # keyword arguments of the driver
         source: fridge1                        # where the quantities live
         on_connect: []                         # driver methods to call after connecting
+        setup: {tlimit_A: 0.8}                 # control specs set (and read back) after every
+                                               # connect, before polling: hardware backstops
         poll:                                  # omit: every PollSpec at its default period
           - {spec: "A", channel: mxc, period_s: 1.0}
           - {spec: ch6, channel: mxc_scan, stale_s: 120}   # a scanner channel: silent
@@ -50,6 +55,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlparse
 
@@ -113,6 +119,21 @@ class DaemonSettings:
     status_period_s: float = 2.0
     stale_after_periods: float = 3.0
     control: ControlEndpointConfig = field(default_factory=ControlEndpointConfig)
+    state_dir: str = "state"
+    # The config file's directory (a relative ``state_dir`` is taken from it); not a YAML key.
+    base_dir: str = field(default="", init=False, compare=False)
+
+    @property
+    def state_path(self) -> Path:
+        """The daemon's state directory: ``state_dir`` resolved, one subfolder per daemon name.
+
+        A driver whose class sets ``KEEPS_STATE = True`` gets
+        ``state_file=<state_path>/<instrument>.json`` unless its options name one.
+        """
+        path = Path(self.state_dir).expanduser()
+        if not path.is_absolute() and self.base_dir:
+            path = Path(self.base_dir) / path
+        return path / self.name
 
     def __post_init__(self) -> None:
         if self.status_period_s <= 0:
@@ -167,6 +188,7 @@ class InstrumentConfig:
     source: str
     options: dict[str, Any] = field(default_factory=dict)
     on_connect: list[str] = field(default_factory=list)
+    setup: dict[str, Any] = field(default_factory=dict)
     poll: list[PollConfig] | None = None
     controls: list[TargetConfig] | None = None
     actions: list[TargetConfig] | None = None

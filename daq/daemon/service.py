@@ -59,7 +59,8 @@ class Daemon:
         self.workers = {
             name: InstrumentWorker(name, instrument, self.emit,
                                    status_period_s=settings.status_period_s,
-                                   stale_after_periods=settings.stale_after_periods)
+                                   stale_after_periods=settings.stale_after_periods,
+                                   state_dir=settings.state_path)
             for name, instrument in config.instruments.items()
         }
         self.control = ControlServer(settings.control, self.workers, Limits(config.limits),

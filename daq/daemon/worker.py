@@ -31,6 +31,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -142,6 +143,8 @@ class InstrumentWorker:
         stale_after_periods: a channel without a fresh value for this many
             periods is reported stale.
         connection: for tests; built from the config by default.
+        state_dir: where a driver that keeps state across restarts
+            (``KEEPS_STATE = True``) gets its ``state_file``, named after the instrument.
     """
 
     def __init__(
@@ -153,6 +156,7 @@ class InstrumentWorker:
         status_period_s: float = 2.0,
         stale_after_periods: float = 3.0,
         connection: Connection | None = None,
+        state_dir: Path | None = None,
     ) -> None:
         self.name = name
         self.config = config
@@ -161,6 +165,7 @@ class InstrumentWorker:
         self.status_period_s = status_period_s
         self.stale_after_periods = stale_after_periods
         self._connection = connection
+        self.state_dir = state_dir
         self._requests: queue.Queue[Request] = queue.Queue()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -238,11 +243,14 @@ class InstrumentWorker:
         try:
             if self._connection is None:
                 driver = load_driver(self.config.driver)
-                self._connection = Connection(driver, self.config.resource,
-                                              **self.config.options)
+                options = dict(self.config.options)
+                if getattr(driver, "KEEPS_STATE", False) and self.state_dir is not None:
+                    options.setdefault("state_file", str(self.state_dir / f"{self.name}.json"))
+                self._connection = Connection(driver, self.config.resource, **options)
             instrument = self._connection.connect()
             for method in self.config.on_connect:
                 getattr(instrument, method)()
+            self._apply_setup(instrument)
             self._learn(instrument)
         except Exception as exc:  # any failure to connect is reported and retried
             self._close()
@@ -252,6 +260,25 @@ class InstrumentWorker:
             return False
         self._set_state(InstrumentState.CONNECTED, f"connected to {self.config.resource}")
         return True
+
+    def _apply_setup(self, instrument: Any) -> None:
+        """Set the config's ``setup`` values and read each back (hardware backstops).
+
+        Raises:
+            ControlError: a value does not hold (the connection attempt fails, so
+                polling never starts on an instrument whose backstop is not set).
+        """
+        if not self.config.setup:
+            return
+        controls = {s.name: s for s in instrument.control_specs()}
+        for name, value in self.config.setup.items():
+            spec = controls.get(name)
+            if spec is None:
+                raise ControlError(f"{self.name}: setup names {name!r}, which the driver "
+                                   f"cannot set; it has {', '.join(sorted(controls))}")
+            result = self._enforce(spec, value)
+            log.info("%s: setup %s = %r (read back %r)", self.name, name, value,
+                     result["value"])
 
     def _learn(self, instrument: Any) -> None:
         """Map the driver's specs to the config's channel and target names."""
