@@ -56,3 +56,57 @@ def test_below_threshold_interlock() -> None:
                                         target="tes1/bias_output", value=0, below=0.5)])
     assert locks.on_sample("tes1/squid_locked", 1.0, 0.0) == []
     assert len(locks.on_sample("tes1/squid_locked", 0.0, 0.1)) == 1
+
+
+def test_a_flagged_reading_blinds_every_interlock_on_its_stream() -> None:
+    from daq.messages import Quality
+
+    locks = Interlocks([
+        InterlockConfig(name="hot", stream="f/mxc", target="f/heater_range", value=0, above=0.8),
+        InterlockConfig(name="blind", stream="f/mxc", target="f/heater_range", value=0,
+                        stale_s=30.0)])
+    assert locks.on_sample("f/mxc", 0.01, 0.0) == []
+    # An open RuOx reads 0 K: below the limit, but flagged; both interlocks go blind.
+    trips = locks.on_sample("f/mxc", 0.0, 1.0, Quality.SENSOR_ERROR, "RDGST 001: CS OVL")
+    assert sorted(t.interlock for t in trips) == ["blind", "hot"]
+    assert "flagged SENSOR_ERROR (RDGST 001: CS OVL): the interlock is blind" in trips[0].reason
+    assert locks.on_sample("f/mxc", 0.0, 2.0, Quality.SENSOR_ERROR) == []  # once per crossing
+    assert locks.on_sample("f/mxc", 0.01, 3.0) == []  # good again: re-armed
+    assert len(locks.on_sample("f/mxc", 0.0, 4.0, Quality.OVERRANGE)) == 2
+    assert locks.on_sample("f/mxc", 0.01, 5.0, Quality.SIMULATED) == []  # not a bad flag
+
+
+def test_the_enforcer_retries_a_failed_action_with_alarms_until_it_holds() -> None:
+    from daq.daemon.enforce import TripEnforcer
+    from daq.daemon.safety import Trip
+    from daq.messages import Kind
+
+    answers = [{"ok": False, "error": "ls372 is not connected"},
+               {"ok": False, "error": "reads back 1e-3"}, {"ok": True, "value": 0}]
+    submitted: list[tuple[str, object]] = []
+    emitted = []
+
+    def submit(target: str, value: object, reason: str, done: object) -> None:
+        submitted.append((target, value))
+        done(answers.pop(0))  # type: ignore[operator]
+
+    enforcer = TripEnforcer(submit, emitted.append, daemon_name="d1", retry_s=1.0)
+    trip = Trip("mxc_blind", "f/heater_range", 0, "f/mxc is flagged SENSOR_ERROR")
+    enforcer.on_trip(trip)
+    assert [m.meta["state"] for m in emitted] == ["tripped", "action_failed"]
+    assert all(m.kind is Kind.ALARM for m in emitted)
+    assert enforcer.snapshot()["mxc_blind"]["state"] == "failing"
+    import time
+
+    now = time.monotonic()
+    enforcer.tick(now)  # the retry is not due yet
+    assert len(submitted) == 1
+    enforcer.tick(now + 1.5)
+    assert len(submitted) == 2 and emitted[-1].meta["attempt"] == 2
+    assert emitted[-1].meta["retry_in_s"] == 2.0  # the delay doubles
+    enforcer.tick(now + 10)
+    assert len(submitted) == 3
+    state = enforcer.snapshot()["mxc_blind"]
+    assert state["state"] == "held" and state["attempts"] == 3
+    enforcer.tick(now + 100)
+    assert len(submitted) == 3  # held: no more attempts
