@@ -29,6 +29,7 @@ from pathlib import Path
 
 from daq.config import DEFAULT_CONFIG, BusConfig, LabConfig, load_config
 from daq.errors import ConfigError, QupdaqError
+from daq.supervisor import EXIT_FAILED, ServiceFailed
 
 log = logging.getLogger("qupdaq")
 
@@ -188,7 +189,12 @@ def cmd_daemon(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, handler)
     signal.signal(signal.SIGTERM, handler)
-    daemon.supervise()
+    try:
+        daemon.supervise()
+    except ServiceFailed as exc:
+        daemon.stop(failure=str(exc))
+        print(f"daemon failed: {exc}", file=sys.stderr, flush=True)
+        return EXIT_FAILED
     daemon.stop()
     print("daemon stopped", flush=True)
     return 0

@@ -30,6 +30,7 @@ import zmq
 
 from daq.bus import Subscriber
 from daq.config import LabConfig, load_config
+from daq.daemon.control import MAX_REQUEST_BYTES
 from daq.errors import BusError, ControlError
 from daq.messages import Message
 
@@ -63,15 +64,29 @@ class Lab:
         self.client = client or f"{os.environ.get('USER', 'user')}@{os.getpid()}"
         self._ctx = context or zmq.Context.instance()
         self._ids = itertools.count(1)
-        self._sock = self._ctx.socket(zmq.DEALER)
-        self._sock.setsockopt(zmq.LINGER, 0)
-        if server_key:
-            if not (public_key and secret_key):
-                raise ControlError("CURVE needs this client's public_key and secret_key too")
-            self._sock.curve_serverkey = server_key.encode()
-            self._sock.curve_publickey = public_key.encode()
-            self._sock.curve_secretkey = secret_key.encode()
-        self._sock.connect(self.control_url)
+        if server_key and not (public_key and secret_key):
+            raise ControlError("CURVE needs this client's public_key and secret_key too")
+        self._keys = (server_key, public_key, secret_key)
+        self._sock = self._open()
+
+    def _open(self) -> zmq.Socket:
+        sock = self._ctx.socket(zmq.DEALER)
+        sock.setsockopt(zmq.LINGER, 0)
+        # Queue requests only on a completed connection: with the daemon down, or a CURVE
+        # handshake refused, a send then fails within the timeout instead of blocking forever.
+        sock.setsockopt(zmq.IMMEDIATE, 1)
+        server_key, public_key, secret_key = self._keys
+        if server_key and public_key and secret_key:
+            sock.curve_serverkey = server_key.encode()
+            sock.curve_publickey = public_key.encode()
+            sock.curve_secretkey = secret_key.encode()
+        sock.connect(self.control_url)
+        return sock
+
+    def _reset(self) -> None:
+        """A fresh socket after a timeout: nothing stale is queued or answered later."""
+        self._sock.close()
+        self._sock = self._open()
 
     def close(self) -> None:
         self._sock.close()
@@ -90,12 +105,24 @@ class Lab:
     def request(self, op: str, **fields: Any) -> dict[str, Any]:
         """Send one request and return the daemon's reply (raises on refusal)."""
         request_id = next(self._ids)
-        self._sock.send(json.dumps({"id": request_id, "op": op, "client": self.client,
-                                    **fields}).encode())
+        timeout_ms = int(self.timeout_s * 1000)
+        what = f"{op} {fields.get('target', '')}".strip()
+        if not self._sock.poll(timeout_ms, zmq.POLLOUT):
+            self._reset()
+            raise BusError(f"no reply from the daemon at {self.control_url} within "
+                           f"{self.timeout_s:g} s ({what}): no connection (daemon down, or "
+                           "its CURVE handshake refused this client's key)")
+        body = json.dumps({"id": request_id, "op": op, "client": self.client, **fields},
+                          ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        if len(body) > MAX_REQUEST_BYTES:
+            raise ControlError(f"{what}: the request is {len(body)} bytes; the daemon takes at "
+                               f"most {MAX_REQUEST_BYTES}")
+        self._sock.send(body)
         while True:
-            if not self._sock.poll(int(self.timeout_s * 1000), zmq.POLLIN):
+            if not self._sock.poll(timeout_ms, zmq.POLLIN):
+                self._reset()
                 raise BusError(f"no reply from the daemon at {self.control_url} within "
-                               f"{self.timeout_s:g} s ({op} {fields.get('target', '')})")
+                               f"{self.timeout_s:g} s ({what})")
             reply = json.loads(self._sock.recv())
             if reply.get("id") == request_id:
                 break  # older replies (after a timeout) are skipped

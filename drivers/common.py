@@ -259,6 +259,7 @@ class Connection:
         self.resource = resource
         self.options = options
         self.instrument: Any = None
+        self.identity = ""
 
     @property
     def connected(self) -> bool:
@@ -266,9 +267,36 @@ class Connection:
         return self.instrument is not None
 
     def connect(self) -> Any:
-        """Open the resource and build the driver; returns the driver instance."""
+        """Open the resource, build the driver and ask its identity; returns the driver.
+
+        A driver with an ``identify()`` method (an identity query such as
+        ``*IDN?``) is asked once here, so "connected" means the instrument
+        answered, not merely that a socket opened; the answer is kept in
+        :attr:`identity`.
+
+        Raises:
+            InstrumentConnectionError: the resource cannot be opened or the
+                instrument does not answer its identity query.
+        """
         if self.instrument is None:
-            self.instrument = self.driver(self.resource, **self.options)
+            name = getattr(self.driver, "__name__", str(self.driver))
+            try:
+                instrument = self.driver(self.resource, **self.options)
+            except Exception as exc:
+                raise classify_fault(exc, instrument=name, command=f"open {self.resource}",
+                                     setting=True) from exc
+            identify = getattr(instrument, "identify", None)
+            if callable(identify):
+                try:
+                    self.identity = str(identify())
+                except Exception as exc:
+                    self.instrument = instrument
+                    self.close()
+                    fault = classify_fault(exc, instrument=name, command="identify")
+                    raise InstrumentConnectionError(
+                        f"no answer to the identity query: {fault}", instrument=name,
+                        command="identify") from exc
+            self.instrument = instrument
         return self.instrument
 
     def close(self) -> None:

@@ -7,6 +7,7 @@ A reader thread keeps every line (so pipes never fill) for later asserts.
 
 from __future__ import annotations
 
+import os
 import queue
 import signal
 import socket
@@ -32,7 +33,7 @@ def free_port() -> int:
 class Service:
     """A child process running ``python -m daq.cli ...`` (or any module) with captured output."""
 
-    def __init__(self, *args: str, name: str = "") -> None:
+    def __init__(self, *args: str, name: str = "", env: dict[str, str] | None = None) -> None:
         self.args = list(args)
         self.name = name or args[0]
         self.lines: list[str] = []
@@ -40,6 +41,7 @@ class Service:
         self.proc = subprocess.Popen(
             [sys.executable, *args], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True,
+            env={**os.environ, **env} if env else None,
         )
         threading.Thread(target=self._read, daemon=True).start()
 
@@ -84,9 +86,9 @@ class Service:
         return int(self.proc.returncode)
 
 
-def qupdaq(*args: str, name: str = "") -> Service:
-    """``qupdaq ARGS`` as a child process."""
-    return Service("-m", "daq.cli", *args, name=name or args[0])
+def qupdaq(*args: str, name: str = "", env: dict[str, str] | None = None) -> Service:
+    """``qupdaq ARGS`` as a child process (``env`` adds to the environment)."""
+    return Service("-m", "daq.cli", *args, name=name or args[0], env=env)
 
 
 def sim_lab_config(tmp_path: Path, *, time_scale: float = 1.0,

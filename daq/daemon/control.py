@@ -22,12 +22,14 @@ the role comes from that list. Without CURVE (loopback), every client has
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import queue
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,15 +38,18 @@ import zmq.auth
 from zmq.auth.thread import ThreadAuthenticator
 
 from daq import messages
+from daq.daemon.audit import fit_audit
 from daq.daemon.config import ControlEndpointConfig
 from daq.daemon.safety import Limits
-from daq.daemon.worker import InstrumentWorker, Request
+from daq.daemon.worker import Busy, InstrumentWorker, Request, TargetKind
 from daq.errors import BusError, ConfigError, NotPermitted
+from daq.failpoints import failpoint
 from daq.messages import Kind, Message
 
 log = logging.getLogger(__name__)
 
 READ_ONLY_OPS = frozenset({"ping", "list", "get"})
+MAX_LIST_WAITERS = 256
 ALL_OPS = READ_ONLY_OPS | {"set", "call"}
 MAX_REQUEST_BYTES = 64 * 1024
 LIST_TIMEOUT_S = 3.0
@@ -67,6 +72,16 @@ def load_server_secret(config: ControlEndpointConfig) -> bytes:
     if len(secret) != 40:
         raise ConfigError("daemon.control.curve.server_secret must be a 40-character z85 key")
     return secret
+
+
+@dataclass
+class ListRound:
+    """One gathering of every worker's targets, shared by the list requests that wait on it."""
+
+    round_id: int
+    deadline: float
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    waiting: list[tuple[bytes, dict[str, Any], dict[str, str]]] = field(default_factory=list)
 
 
 class _AllowList:
@@ -114,10 +129,17 @@ class ControlServer:
         self.requests = 0
         self.malformed = 0
         self._replies: queue.Queue[tuple[bytes, dict[str, Any]]] = queue.Queue()
+        # A ``list`` gathers every worker's description; concurrent lists share one round,
+        # answered by the control thread itself (no thread per request).
+        self._round: ListRound | None = None
+        self._described: queue.Queue[tuple[int, str, dict[str, Any]]] = queue.Queue()
+        self._round_ids = itertools.count(1)
+        self.internal_errors = 0
         self._stop = threading.Event()
         self._ready = threading.Event()
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
+        self.last_error = ""
         self._auth: ThreadAuthenticator | None = None
 
     # ---- lifecycle ---------------------------------------------------------------------------
@@ -131,6 +153,11 @@ class ControlServer:
             raise self._error
         assert self.endpoint is not None
         return self.endpoint
+
+    @property
+    def alive(self) -> bool:
+        """Whether the control thread runs (the supervisor checks it)."""
+        return self._thread is not None and self._thread.is_alive()
 
     def stop(self) -> None:
         self._stop.set()
@@ -172,19 +199,25 @@ class ControlServer:
                  "CURVE" if self.config.curve else "loopback, no keys")
         try:
             while not self._stop.is_set():
+                failpoint("control")
                 if sock.poll(20, zmq.POLLIN):
                     while True:
                         try:
                             frames = sock.recv_multipart(zmq.NOBLOCK, copy=False)
                         except zmq.Again:
                             break
-                        self._on_request(frames)
+                        self._on_request_guarded(frames)
+                self._advance_round()
                 while True:
                     try:
                         identity, reply = self._replies.get_nowait()
                     except queue.Empty:
                         break
                     sock.send_multipart([identity, json.dumps(reply).encode()])
+        except BaseException as exc:  # the supervisor sees the thread gone and ends the daemon
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            log.exception("control endpoint thread died")
+            raise
         finally:
             sock.close()
 
@@ -199,6 +232,19 @@ class ControlServer:
         except zmq.ZMQError:
             key = ""
         return self.config.curve.clients.get(key, "none"), key
+
+    def _on_request_guarded(self, frames: list[zmq.Frame]) -> None:
+        """Handle one request; whatever it provokes is a refusal, never the thread's end."""
+        try:
+            self._on_request(frames)
+        except Exception as exc:
+            self.internal_errors += 1
+            log.exception("control: request failed unexpectedly")
+            identity = frames[0].bytes if frames else b""
+            if identity:
+                self._finish(identity, {}, {"role": "?", "key": ""},
+                             {"ok": False, "error": f"internal error: {type(exc).__name__}: "
+                                                    f"{str(exc)[:200]}"})
 
     def _on_request(self, frames: list[zmq.Frame]) -> None:
         self.requests += 1
@@ -233,8 +279,7 @@ class ControlServer:
             self._finish(identity, request, who, {"ok": True, "value": self.daemon_name})
             return
         if op == "list":
-            threading.Thread(target=self._list, args=(identity, request, who),
-                             daemon=True).start()
+            self._join_round(identity, request, who)
             return
         target = request.get("target")
         worker = self._owner(target) if isinstance(target, str) else None
@@ -244,7 +289,7 @@ class ControlServer:
                          f"unknown target {target!r}; known targets: {known or 'none yet'}")
             return
         kind = worker.targets[target].kind
-        if (op == "call") != (kind == "action"):
+        if (op == "call") != (kind is TargetKind.ACTION):
             self._refuse(identity, request, who,
                          f"{target} is {'an action: use call' if kind == 'action' else 'a control: use get or set'}")
             return
@@ -261,8 +306,13 @@ class ControlServer:
         if not isinstance(args, dict):
             self._refuse(identity, request, who, "args must be a JSON object")
             return
-        worker.submit(Request(op=op, target=target, value=request.get("value"), kwargs=args,
-                              reply=lambda result: self._finish(identity, request, who, result)))
+        try:
+            worker.submit(Request(op=op, target=target, value=request.get("value"),
+                                  kwargs=args,
+                                  reply=lambda result: self._finish(identity, request, who,
+                                                                    result)))
+        except Busy as exc:
+            self._refuse(identity, request, who, str(exc))
 
     def submit_internal(self, op: str, target: str, value: Any, reason: str,
                         done: Callable[[dict[str, Any]], None] | None = None) -> None:
@@ -282,7 +332,7 @@ class ControlServer:
         if worker is None:
             finished({"ok": False, "error": f"unknown target {target!r}"})
             return
-        worker.submit(Request(op=op, target=target, value=value, reply=finished))
+        worker.submit(Request(op=op, target=target, value=value, reply=finished), internal=True)
 
     def _owner(self, target: str) -> InstrumentWorker | None:
         for worker in self.workers.values():
@@ -290,33 +340,50 @@ class ControlServer:
                 return worker
         return None
 
-    def _list(self, identity: bytes, request: dict[str, Any], who: dict[str, str]) -> None:
-        """Gather every worker's targets with current values (bounded wait per worker)."""
-        results: dict[str, dict[str, Any]] = {}
-        done = {name: threading.Event() for name in self.workers}
+    def _join_round(self, identity: bytes, request: dict[str, Any], who: dict[str, str]) -> None:
+        """Add a ``list`` request to the round in flight, or start one."""
+        if self._round is None:
+            round_id = next(self._round_ids)
+            self._round = ListRound(round_id, time.monotonic() + LIST_TIMEOUT_S)
+            for name, worker in self.workers.items():
+                def reply(result: dict[str, Any], name: str = name) -> None:
+                    self._described.put((round_id, name, result))
+                worker.submit(Request(op="describe", reply=reply), internal=True)
+        if len(self._round.waiting) >= MAX_LIST_WAITERS:
+            self._refuse(identity, request, who,
+                         f"busy: {MAX_LIST_WAITERS} list requests are waiting; try again")
+            return
+        self._round.waiting.append((identity, request, who))
 
-        def collect(name: str) -> Callable[[dict[str, Any]], None]:
-            def reply(result: dict[str, Any]) -> None:
-                results[name] = result
-                done[name].set()
-            return reply
-
-        for name, worker in self.workers.items():
-            worker.submit(Request(op="describe", reply=collect(name)))
-        end = time.monotonic() + LIST_TIMEOUT_S
+    def _advance_round(self) -> None:
+        """Take in workers' descriptions; answer the round when complete or overdue."""
+        while True:
+            try:
+                round_id, name, result = self._described.get_nowait()
+            except queue.Empty:
+                break
+            if self._round is not None and round_id == self._round.round_id:
+                self._round.results[name] = result
+        current = self._round
+        if current is None or (len(current.results) < len(self.workers)
+                               and time.monotonic() < current.deadline):
+            return
+        self._round = None
         targets: list[dict[str, Any]] = []
         for name, worker in self.workers.items():
-            if done[name].wait(max(0.0, end - time.monotonic())) and results[name].get("ok"):
-                targets.extend(results[name]["targets"])
+            described = current.results.get(name)
+            if described is not None and described.get("ok"):
+                targets.extend(described["targets"])
             else:
-                targets.extend({"target": t.target, "kind": t.kind, "instrument": name,
+                targets.extend({"target": t.target, "kind": t.kind.value, "instrument": name,
                                 "unit": t.unit, "allowed": t.allowed, "params": list(t.params),
                                 "value_error": f"{name} did not answer within "
                                                f"{LIST_TIMEOUT_S:g} s"}
                                for t in worker.targets.values())
         for item in targets:
             item["limits"] = self.limits.describe(item["target"])
-        self._finish(identity, request, who, {"ok": True, "targets": targets})
+        for identity, request, who in current.waiting:
+            self._finish(identity, request, who, {"ok": True, "targets": targets})
 
     def _refuse(self, identity: bytes, request: dict[str, Any], who: dict[str, str],
                 error: str) -> None:
@@ -340,10 +407,7 @@ class ControlServer:
         }
         if reason:
             fields["reason"] = reason
-        try:
-            json.dumps(fields)
-        except (TypeError, ValueError):
-            fields["value"] = repr(fields["value"])
+        fields = fit_audit(fields)
         self._emit(messages.event(Kind.AUDIT, self.daemon_name, "control", **fields))
         log.info("audit: %s %s %s %s by %s -> %s %s", fields["op"], fields["target"],
                  fields["value"], reason, who, outcome, fields["error"])

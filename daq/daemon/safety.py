@@ -26,10 +26,12 @@ from daq.messages import describe_quality, is_bad
 
 
 def _number(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return float(value)
-    if isinstance(value, int | float):
-        return float(value)
+    """``value`` as a float, or None when it is not a number a float can hold."""
+    if isinstance(value, bool | int | float):
+        try:
+            return float(value)
+        except OverflowError:  # a 401-digit integer: no instrument takes that
+            return None
     return None
 
 

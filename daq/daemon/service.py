@@ -11,8 +11,10 @@ gives the logger a moment to acknowledge what is in flight.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
+from functools import partial
 
 from daq import messages
 from daq.config import LabConfig
@@ -23,6 +25,7 @@ from daq.daemon.safety import Interlocks, Limits, Trip
 from daq.daemon.worker import InstrumentWorker, load_driver, warm_up_visa
 from daq.errors import ConfigError, ControlError
 from daq.messages import InstrumentState, Message
+from daq.supervisor import RunMarker, Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +73,8 @@ class Daemon:
                 "enforce", target, value, reason, done),
             self.emit, daemon_name=settings.name)
         self._stop = threading.Event()
+        self.supervisor = Supervisor(f"daemon {self.name}")
+        self.run_marker = RunMarker(settings.state_path / "daemon.run")
 
     @staticmethod
     def _check_references(config: LabConfig) -> None:
@@ -91,30 +96,50 @@ class Daemon:
 
     def start(self) -> str:
         """Start everything; returns the control endpoint."""
+        last_stop = self.run_marker.begin()
+        if last_stop.startswith("not clean"):
+            log.warning("the previous run %s", last_stop.removeprefix("not clean: "))
         self.outbound.start()
         for worker in self.workers.values():
             worker.start()
         endpoint = self.control.start()
         self.emit(messages.status(self.name, "daemon", InstrumentState.CONNECTED,
-                                  f"control on {endpoint}", instruments=sorted(self.workers)))
+                                  f"control on {endpoint}", instruments=sorted(self.workers),
+                                  last_stop=last_stop))
         return endpoint
 
     def supervise(self, period_s: float = 0.5) -> None:
         """Restart dead workers, retry interlock actions and publish the daemon's status
-        until :meth:`request_stop`; run it in the main thread."""
+        until :meth:`request_stop`; run it in the main thread.
+
+        Raises:
+            ServiceFailed: a part that cannot be restarted in place died (the
+                control endpoint, the outbound stage), or a worker keeps dying;
+                the caller stops the rest and exits non-zero with the reason.
+        """
+        for name, worker in self.workers.items():
+            self.supervisor.watch(f"worker {name}", partial(getattr, worker, "alive"),
+                                  restart=partial(self._restart_worker, worker),
+                                  error=partial(getattr, worker, "last_error"))
+        self.supervisor.watch("control", lambda: self.control.alive,
+                              error=lambda: self.control.last_error)
+        self.supervisor.watch("outbound", lambda: _thread_alive(self.outbound))
         next_status = 0.0
         while not self._stop.wait(period_s):
+            self.supervisor.check()
             self.enforcer.tick()
             if time.monotonic() >= next_status:
                 next_status = time.monotonic() + self.config.daemon.status_period_s
                 self._publish_status()
-            for name, worker in self.workers.items():
-                if not worker.alive:
-                    worker.restarts += 1
-                    log.error("worker %s died; restarting (restart %d)", name, worker.restarts)
-                    self.emit(messages.status(worker.source, name, InstrumentState.ERROR,
-                                              f"worker restarted (restart {worker.restarts})"))
-                    worker.start()
+
+    def _restart_worker(self, worker: InstrumentWorker) -> None:
+        worker.restarts += 1
+        log.error("worker %s died (%s); restarting (restart %d)", worker.name,
+                  worker.last_error or "?", worker.restarts)
+        self.emit(messages.status(worker.source, worker.name, InstrumentState.ERROR,
+                                  f"worker restarted (restart {worker.restarts}) after: "
+                                  f"{worker.last_error or 'its thread ended'}"))
+        worker.start()
 
     def _publish_status(self) -> None:
         """``status/<daemon>/daemon``: the workers' states and the interlocks' actions."""
@@ -127,20 +152,37 @@ class Daemon:
             self.name, "daemon", state, text, interlocks=interlocks,
             instruments={name: {"state": w.state.value, "message": w.state_message}
                          for name, w in self.workers.items()},
-            unacked=self.outbound.unacked))
+            unacked=self.outbound.unacked, parts=self.supervisor.as_dict(),
+            last_stop=self.run_marker.last_stop, pid=os.getpid()))
 
     def request_stop(self) -> None:
         self._stop.set()
 
-    def stop(self) -> None:
-        """Stop control, workers and outbound (flushing to the logger) in that order."""
+    def stop(self, failure: str = "") -> None:
+        """Stop control, workers and outbound (flushing to the logger) in that order.
+
+        Args:
+            failure: why the daemon is stopping when a part failed ("" for a clean stop);
+                the status says so and the next start reports the run as not clean.
+        """
         self._stop.set()
         self.control.stop()
         for worker in self.workers.values():
             worker.stop()
-        self.emit(messages.status(self.name, "daemon", InstrumentState.DISCONNECTED, "stopped"))
+        if failure:
+            self.emit(messages.status(self.name, "daemon", InstrumentState.ERROR,
+                                      f"stopping after a failure: {failure}"))
+        else:
+            self.emit(messages.status(self.name, "daemon", InstrumentState.DISCONNECTED,
+                                      "stopped cleanly"))
         self.outbound.stop()
+        self.run_marker.end(clean=not failure, reason=failure)
 
     def _on_trip(self, trip: Trip) -> None:
         self.enforcer.on_trip(trip)
         self._publish_status()
+
+
+def _thread_alive(part: object) -> bool:
+    thread = getattr(part, "_thread", None)
+    return thread is not None and thread.is_alive()

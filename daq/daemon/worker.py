@@ -24,14 +24,16 @@ silent for a whole scan cycle: give it ``stale_s`` in the config.
 
 from __future__ import annotations
 
+import enum
 import importlib
 import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -44,6 +46,7 @@ from daq.errors import (
     InstrumentError,
     QupdaqError,
 )
+from daq.failpoints import failpoint
 from daq.messages import InstrumentState, Message
 from drivers.common import ActionSpec, Connection, ControlSpec, PollSpec, classify_fault
 from drivers.readings import PollKind, Quality, Reading, WaveRecord, describe_quality, is_bad
@@ -102,6 +105,7 @@ class Request:
     value: Any = None
     kwargs: dict[str, Any] = field(default_factory=dict)
     reply: Reply = lambda result: None  # noqa: E731 - a harmless default sink
+    counted: bool = False  # counted against the worker's queue bound
 
 
 @dataclass
@@ -119,17 +123,38 @@ class PollState:
     flagged: str = ""  # the instrument's verdict on the last reading, when it was bad
 
 
-@dataclass
+class TargetKind(enum.StrEnum):
+    """What a target is: a setting with a value, or a command."""
+
+    CONTROL = "control"
+    ACTION = "action"
+
+
+@dataclass(frozen=True)
 class TargetInfo:
     """A control or action target as the daemon exposes it."""
 
     target: str  # source/name
-    kind: str  # "control" or "action"
+    kind: TargetKind
     spec: str
     unit: str = ""
     allowed: str = ""
     params: tuple[str, ...] = ()
     doc: str = ""
+
+
+@dataclass(frozen=True)
+class Specs:
+    """What a connected driver offers, mapped to the config's names; replaced whole, never
+    edited, so other threads may read :attr:`InstrumentWorker.targets` at any time."""
+
+    controls: Mapping[str, ControlSpec]
+    actions: Mapping[str, ActionSpec]
+    targets: Mapping[str, TargetInfo]
+
+
+class Busy(ControlError):
+    """The instrument's request queue is full; the client should try again."""
 
 
 class InstrumentWorker:
@@ -145,6 +170,8 @@ class InstrumentWorker:
         connection: for tests; built from the config by default.
         state_dir: where a driver that keeps state across restarts
             (``KEEPS_STATE = True``) gets its ``state_file``, named after the instrument.
+        max_queued: client requests that may wait for this instrument; more are
+            refused with :class:`Busy` (the daemon's own requests always queue).
     """
 
     def __init__(
@@ -157,6 +184,7 @@ class InstrumentWorker:
         stale_after_periods: float = 3.0,
         connection: Connection | None = None,
         state_dir: Path | None = None,
+        max_queued: int = 64,
     ) -> None:
         self.name = name
         self.config = config
@@ -167,23 +195,26 @@ class InstrumentWorker:
         self._connection = connection
         self.state_dir = state_dir
         self._requests: queue.Queue[Request] = queue.Queue()
+        self.max_queued = max_queued
+        self._queued = 0  # client requests queued, not yet taken (bounded by max_queued)
+        self._queued_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.state = InstrumentState.DISCONNECTED
         self.state_message = ""
         self.restarts = 0
         self.errors = 0
+        self.last_error = ""  # why the thread last died, for the supervisor
         self._polls: list[PollState] = []
-        self._controls: dict[str, ControlSpec] = {}
-        self._actions: dict[str, ActionSpec] = {}
         # Targets named in the config are known before the first connection, so a
         # request for one is queued (and answered) instead of refused as unknown.
-        self.targets: dict[str, TargetInfo] = {
+        self._specs = Specs({}, {}, MappingProxyType({
             f"{self.source}/{item.target or item.spec}": TargetInfo(
                 f"{self.source}/{item.target or item.spec}", kind, item.spec)
-            for kind, items in (("control", config.controls), ("action", config.actions))
+            for kind, items in ((TargetKind.CONTROL, config.controls),
+                                (TargetKind.ACTION, config.actions))
             for item in items or ()
-        }
+        }))
         self._next_status = 0.0
         self._backoff = config.reconnect.initial_s
         self._reply_errors = 0
@@ -207,9 +238,38 @@ class InstrumentWorker:
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def submit(self, request: Request) -> None:
-        """Queue a request for the worker thread (any thread may call this)."""
+    @property
+    def targets(self) -> Mapping[str, TargetInfo]:
+        """The targets this worker serves (a read-only snapshot; any thread)."""
+        return self._specs.targets
+
+    def submit(self, request: Request, *, internal: bool = False) -> None:
+        """Queue a request for the worker thread (any thread may call this).
+
+        Raises:
+            Busy: ``max_queued`` client requests are already waiting (the daemon's
+                own ``internal`` requests, e.g. interlock actions, always queue).
+        """
+        if not internal:
+            with self._queued_lock:
+                if self._queued >= self.max_queued:
+                    raise Busy(f"{self.name} is busy: {self._queued} requests are waiting; "
+                               "try again")
+                self._queued += 1
+            request.counted = True
         self._requests.put(request)
+
+    def _take(self, timeout_s: float | None) -> Request | None:
+        """The next queued request, waiting up to ``timeout_s`` (0: do not wait)."""
+        try:
+            request = (self._requests.get(timeout=timeout_s) if timeout_s
+                       else self._requests.get_nowait())
+        except queue.Empty:
+            return None
+        if request.counted:
+            with self._queued_lock:
+                self._queued -= 1
+        return request
 
     # ---- the thread --------------------------------------------------------------------------
 
@@ -218,12 +278,14 @@ class InstrumentWorker:
             self._run()
         except BaseException as exc:  # reported; the daemon's supervisor restarts the worker
             log.exception("worker %s died", self.name)
+            self.last_error = f"{type(exc).__name__}: {exc}"
             self._set_state(InstrumentState.ERROR, f"worker died: {exc!r}", force=True)
         finally:
             self._close()
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            failpoint(f"worker:{self.name}")
             disconnected = self._connection is None or not self._connection.connected
             if disconnected and not self._try_connect():
                 self._back_off()
@@ -304,9 +366,12 @@ class InstrumentWorker:
                 last_good=old.last_good if old else now,
                 stale_s=item.stale_s or self.stale_after_periods * (item.period_s or spec.period_s),
             ))
-        self._controls, self._actions, self.targets = {}, {}, {}
-        for kind, config_items, specs in (("control", self.config.controls, controls),
-                                          ("action", self.config.actions, actions)):
+        chosen_controls: dict[str, ControlSpec] = {}
+        chosen_actions: dict[str, ActionSpec] = {}
+        targets: dict[str, TargetInfo] = {}
+        for kind, config_items, specs in (
+                (TargetKind.CONTROL, self.config.controls, controls),
+                (TargetKind.ACTION, self.config.actions, actions)):
             names = ([(c.spec, c.target or c.spec) for c in config_items]
                      if config_items is not None else [(n, n) for n in specs])
             for spec_name, target_name in names:
@@ -316,25 +381,24 @@ class InstrumentWorker:
                 target = f"{self.source}/{target_name}"
                 spec_obj = specs[spec_name]
                 if isinstance(spec_obj, ControlSpec):
-                    self._controls[target] = spec_obj
-                    self.targets[target] = TargetInfo(target, kind, spec_name, spec_obj.unit,
-                                                      spec_obj.allowed)
+                    chosen_controls[target] = spec_obj
+                    targets[target] = TargetInfo(target, kind, spec_name, spec_obj.unit,
+                                                 spec_obj.allowed)
                 else:
                     assert isinstance(spec_obj, ActionSpec)
-                    self._actions[target] = spec_obj
-                    self.targets[target] = TargetInfo(target, kind, spec_name,
-                                                      params=tuple(spec_obj.params),
-                                                      doc=spec_obj.doc)
+                    chosen_actions[target] = spec_obj
+                    targets[target] = TargetInfo(target, kind, spec_name,
+                                                 params=tuple(spec_obj.params), doc=spec_obj.doc)
+        # One assignment: a reader in another thread sees the old table or the new, never half.
+        self._specs = Specs(MappingProxyType(chosen_controls), MappingProxyType(chosen_actions),
+                            MappingProxyType(targets))
 
     def _serve_once(self) -> bool:
         """Serve one request and the due polls; False after a link fault (link closed)."""
         now = time.monotonic()
         next_due = min((p.next_due for p in self._polls), default=now + 0.5)
         wait = max(0.0, min(next_due - now, self._next_status - now, 0.5))
-        try:
-            request = self._requests.get(timeout=wait) if wait > 0 else self._requests.get_nowait()
-        except queue.Empty:
-            request = None
+        request = self._take(wait)
         try:
             if request is not None:
                 self._execute(request)
@@ -467,9 +531,8 @@ class InstrumentWorker:
         """Wait out a backoff, answering requests with 'not connected' meanwhile."""
         end = time.monotonic() + seconds
         while not self._stop.is_set() and (left := end - time.monotonic()) > 0:
-            try:
-                request = self._requests.get(timeout=min(left, 0.2))
-            except queue.Empty:
+            request = self._take(min(left, 0.2))
+            if request is None:
                 continue
             if request.op == "describe":
                 request.reply({"ok": True, "targets": self._describe_targets(False)})
@@ -498,7 +561,7 @@ class InstrumentWorker:
         if request.op == "describe":
             return {"targets": self._describe_targets(True)}
         if request.op in ("get", "set", "enforce"):
-            spec = self._controls.get(request.target)
+            spec = self._specs.controls.get(request.target)
             if spec is None:
                 raise ControlError(f"{request.target}: no such control target on {self.name}")
             if request.op == "get":
@@ -507,7 +570,7 @@ class InstrumentWorker:
                 return self._enforce(spec, request.value)
             return {"value": _jsonable(spec.apply(request.value, self.name))}
         if request.op == "call":
-            action = self._actions.get(request.target)
+            action = self._specs.actions.get(request.target)
             if action is None:
                 raise ControlError(f"{request.target}: no such action on {self.name}")
             return {"value": _jsonable(action.invoke(self.name, **request.kwargs))}
@@ -540,7 +603,7 @@ class InstrumentWorker:
                 "unit": info.unit, "allowed": info.allowed, "params": list(info.params),
                 "doc": info.doc,
             }
-            spec = self._controls.get(info.target)
+            spec = self._specs.controls.get(info.target)
             if read_values and spec is not None and spec.get is not None:
                 try:
                     item["value"] = _jsonable(spec.get())

@@ -110,3 +110,9 @@ def test_the_enforcer_retries_a_failed_action_with_alarms_until_it_holds() -> No
     assert state["state"] == "held" and state["attempts"] == 3
     enforcer.tick(now + 100)
     assert len(submitted) == 3  # held: no more attempts
+
+
+def test_a_huge_integer_is_refused_as_not_a_number() -> None:
+    limits = Limits({"f/setpoint": LimitConfig(min=0, max=1, unit="K")})
+    with pytest.raises(NotPermitted, match="not a number"):
+        limits.check("f/setpoint", 10**400)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import queue
 import time
 from collections.abc import Iterator
@@ -31,6 +32,12 @@ def _start(instrument: FakeInstrument, config: InstrumentConfig = CONFIG
 @pytest.fixture
 def instrument() -> Iterator[FakeInstrument]:
     yield FakeInstrument()
+
+
+def _swap_control(worker: InstrumentWorker, target: str, spec: ControlSpec) -> None:
+    """Give a connected worker another driver spec for ``target`` (as a reconnect would)."""
+    specs = worker._specs
+    worker._specs = dataclasses.replace(specs, controls={**specs.controls, target: spec})
 
 
 def _request(worker: InstrumentWorker, **fields: Any) -> dict[str, Any]:
@@ -137,7 +144,7 @@ def test_a_value_the_driver_cannot_convert_is_refused_without_reconnecting(
         instrument.control_specs = lambda: [  # type: ignore[method-assign]
             ControlSpec("setpoint", "K", lambda v: float(v) and None, lambda v: v,
                         lambda: 0.0)]
-        worker._controls["fridge1/mxc_setpoint"] = instrument.control_specs()[0]
+        _swap_control(worker, "fridge1/mxc_setpoint", instrument.control_specs()[0])
         answer = _request(worker, op="set", target="fridge1/mxc_setpoint", value=10**400)
         assert not answer["ok"] and "OverflowError" in answer["error"]
         answer = _request(worker, op="set", target="fridge1/mxc_setpoint", value=0.1)
@@ -155,7 +162,7 @@ def test_enforce_sets_reads_back_and_fails_when_the_value_does_not_hold(
         held = _request(worker, op="enforce", target="fridge1/mxc_setpoint", value=0.0)
         assert held == {"ok": True, "value": 0.0, "verified": True, "attempts": 1}
         stuck = ControlSpec("setpoint", "K", lambda v: None, lambda v: float(v), lambda: 0.7)
-        worker._controls["fridge1/mxc_setpoint"] = stuck
+        _swap_control(worker, "fridge1/mxc_setpoint", stuck)
         failed = _request(worker, op="enforce", target="fridge1/mxc_setpoint", value=0.0)
         assert not failed["ok"]
         assert "set 0.0 but it reads back 0.7 after 3 attempts" in failed["error"]
