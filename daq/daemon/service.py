@@ -18,12 +18,12 @@ from functools import partial
 
 from daq import messages
 from daq.config import LabConfig
+from daq.daemon.check import check_config
 from daq.daemon.control import ControlServer
 from daq.daemon.enforce import TripEnforcer
 from daq.daemon.outbound import OutboundStage
 from daq.daemon.safety import Interlocks, Limits, Trip
-from daq.daemon.worker import InstrumentWorker, load_driver, warm_up_visa
-from daq.errors import ConfigError, ControlError
+from daq.daemon.worker import InstrumentWorker, warm_up_visa
 from daq.messages import InstrumentState, Message
 from daq.supervisor import RunMarker, Supervisor
 
@@ -41,22 +41,17 @@ class Daemon:
         self.config = config
         settings = config.daemon
         self.name = settings.name
-        self._check_references(config)
         self.interlocks = Interlocks(config.interlocks)
         self.outbound = OutboundStage(
             config.bus.publish_url, name=settings.name, logger_url=settings.logger_url,
             interlocks=self.interlocks, on_trip=self._on_trip,
             heartbeat_s=config.bus.heartbeat_s, hwm=config.bus.hwm,
         )
-        # Import every driver here, in the main thread, before any worker starts: concurrent
-        # first imports of pyvisa's backends from several threads can leave a module half
-        # initialised; and a misspelt driver is a config error now, not a retry loop later.
-        for name, instrument in config.instruments.items():
-            try:
-                load_driver(instrument.driver)
-            except ControlError as exc:
-                raise ConfigError(str(exc), file=config.source,
-                                  key_path=f"instruments.{name}.driver") from None
+        # Import and check every driver here, in the main thread, before any worker starts:
+        # concurrent first imports of pyvisa's backends from several threads can leave a
+        # module half initialised; and a misspelt driver, spec, target or limit is a config
+        # error now, not a retry loop later.
+        check_config(config)
         if config.instruments:
             warm_up_visa()
         self.workers = {
@@ -75,20 +70,6 @@ class Daemon:
         self._stop = threading.Event()
         self.supervisor = Supervisor(f"daemon {self.name}")
         self.run_marker = RunMarker(settings.state_path / "daemon.run")
-
-    @staticmethod
-    def _check_references(config: LabConfig) -> None:
-        sources = {i.source for i in config.instruments.values()}
-        for target in config.limits:
-            if target.split("/")[0] not in sources:
-                raise ConfigError(f"limit for {target!r}: no instrument has source "
-                                  f"{target.split('/')[0]!r} (sources: {', '.join(sorted(sources))})",
-                                  file=config.source, key_path=f"limits.{target}")
-        for index, interlock in enumerate(config.interlocks):
-            for what in (interlock.stream, interlock.target):
-                if what.split("/")[0] not in sources:
-                    raise ConfigError(f"{what!r}: no instrument has source {what.split('/')[0]!r}",
-                                      file=config.source, key_path=f"interlocks[{index}]")
 
     def emit(self, msg: Message) -> None:
         """Hand a message to the outbound stage (any thread)."""
