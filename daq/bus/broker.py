@@ -7,7 +7,8 @@ no Python work per message.
 
 Late joiners (the "clone" pattern): a cache thread subscribes to every
 small kind (data, status, alarm, run, heartbeats; not waveform records nor
-audit events) and keeps the newest message of each stream. A client asks
+audit events) and keeps the newest valid message of each stream (a
+malformed one is counted and never served; the cache has a size bound). A client asks
 the snapshot port (ROUTER) with ``[b"SNAPSHOT", prefix]`` and gets
 ``[b"SNAPSHOT", json-list-of-frame-counts, *frames]``: the newest message
 of every stream under ``prefix``, in wire format. Because the client
@@ -25,11 +26,13 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import zmq
 
-from daq.errors import BusError
+from daq import messages
+from daq.errors import BusError, MessageDecodeError
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +66,7 @@ class Broker:
         host: address to bind (loopback by default).
         publish_port / subscribe_port / snapshot_port: 0 picks a free port.
         hwm: high-water mark of the proxy sockets (messages per peer).
+        max_cached: streams the last-value cache holds at most.
         context: a zmq context to use (a new one by default).
 
     ``start()`` binds and runs in background threads and returns the resolved
@@ -78,6 +82,7 @@ class Broker:
         snapshot_port: int = 0,
         *,
         hwm: int = 100_000,
+        max_cached: int = 50_000,
         context: zmq.Context | None = None,
     ) -> None:
         self.host = host
@@ -94,6 +99,9 @@ class Broker:
         self._cache_ready = threading.Event()
         self._snapshot_endpoint: str | None = None
         self._error: BaseException | None = None
+        self.max_cached = max_cached
+        self.cache_refused = 0  # malformed messages kept out of the snapshot
+        self.cache_evicted = 0  # streams forgotten to respect max_cached
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
@@ -180,7 +188,7 @@ class Broker:
             self._cache_ready.set()
             return
         self._cache_ready.set()
-        latest: dict[bytes, list[zmq.Frame]] = {}
+        latest: OrderedDict[bytes, list[zmq.Frame]] = OrderedDict()
         poller = zmq.Poller()
         for sock in (sub, snap_sock, stop):
             poller.register(sock, zmq.POLLIN)
@@ -196,12 +204,35 @@ class Broker:
                             frames = sub.recv_multipart(zmq.NOBLOCK, copy=False)
                         except zmq.Again:
                             break
-                        latest[frames[0].bytes] = frames
+                        self._cache(latest, frames)
                 if snap_sock in events:
                     self._answer_snapshot(snap_sock, latest)
         finally:
             for sock in (sub, stop, snap_sock):
                 sock.close(linger=0)
+
+    def _cache(self, latest: OrderedDict[bytes, list[zmq.Frame]],
+               frames: list[zmq.Frame]) -> None:
+        """Keep a message as its stream's newest, if it is a valid message at all.
+
+        A malformed message is never handed to late joiners (it is counted and
+        dropped); the cache holds at most :attr:`max_cached` streams, forgetting
+        the one silent longest.
+        """
+        try:
+            messages.decode(frames)
+        except MessageDecodeError as exc:
+            self.cache_refused += 1
+            if self.cache_refused <= 10 or self.cache_refused % 1000 == 0:
+                log.warning("broker: not caching a malformed message (%d so far): %s",
+                            self.cache_refused, exc)
+            return
+        topic = frames[0].bytes
+        latest[topic] = frames
+        latest.move_to_end(topic)
+        while len(latest) > self.max_cached:
+            latest.popitem(last=False)
+            self.cache_evicted += 1
 
     @staticmethod
     def _answer_snapshot(sock: zmq.Socket, latest: dict[bytes, list[zmq.Frame]]) -> None:
