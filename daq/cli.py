@@ -29,7 +29,7 @@ from pathlib import Path
 
 from daq.config import DEFAULT_CONFIG, BusConfig, LabConfig, load_config
 from daq.errors import ConfigError, QupdaqError
-from daq.supervisor import EXIT_FAILED, ServiceFailed
+from daq.supervisor import EXIT_FAILED, ServiceFailed, Supervisor
 
 log = logging.getLogger("qupdaq")
 
@@ -132,8 +132,10 @@ def _bus_from(config: LabConfig, args: argparse.Namespace) -> BusConfig:
     return BusConfig(**{**bus.__dict__, **values}) if values else bus
 
 
-def _wait_for_signal(stop: Callable[[], None]) -> None:
-    """Block until SIGINT/SIGTERM, then call ``stop``."""
+def _wait_for_signal(stop: Callable[[], None],
+                     check: Callable[[], object] = lambda: None) -> None:
+    """Block until SIGINT/SIGTERM, then call ``stop``; ``check`` runs twice a second
+    meanwhile (a supervisor's check: whatever it raises ends the wait)."""
     done = threading.Event()
 
     def handler(signum: int, frame: object) -> None:
@@ -142,7 +144,7 @@ def _wait_for_signal(stop: Callable[[], None]) -> None:
     signal.signal(signal.SIGINT, handler)
     signal.signal(signal.SIGTERM, handler)
     while not done.wait(0.5):
-        pass
+        check()
     stop()
 
 
@@ -151,12 +153,20 @@ def cmd_broker(args: argparse.Namespace) -> int:
 
     bus = _bus_from(load_config(args.config), args)
     broker = Broker(bus.host, bus.publish_port, bus.subscribe_port, bus.snapshot_port,
-                    hwm=bus.hwm)
+                    hwm=bus.hwm, curve=bus.curve)
     endpoints = broker.start()
     # One parseable line: tests and `qupdaq up` read it instead of sleeping.
     print(f"broker ready publish={endpoints.publish} subscribe={endpoints.subscribe} "
           f"snapshot={endpoints.snapshot}", flush=True)
-    _wait_for_signal(broker.stop)
+    supervisor = Supervisor("broker")
+    for name, thread in broker.threads.items():
+        supervisor.watch(name, thread.is_alive)
+    try:
+        _wait_for_signal(broker.stop, supervisor.check)
+    except ServiceFailed as exc:
+        broker.stop()
+        print(f"broker failed: {exc}", file=sys.stderr, flush=True)
+        return EXIT_FAILED
     print("broker stopped", flush=True)
     return 0
 
@@ -165,9 +175,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     from daq.bus import Subscriber
     from daq.status_table import format_status_table
 
-    bus = load_config(args.config).bus
+    config = load_config(args.config)
+    bus = config.bus
     sub = Subscriber(args.subscribe_url or bus.subscribe_url, [args.prefix],
-                     snapshot_url=args.snapshot_url or bus.snapshot_url)
+                     snapshot_url=args.snapshot_url or bus.snapshot_url,
+                     curve=config.keys_for("bus"))
     try:
         snapshot = sub.snapshot(args.prefix, timeout_s=args.timeout)
     finally:

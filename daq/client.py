@@ -66,6 +66,11 @@ class Lab:
         self._ids = itertools.count(1)
         if server_key and not (public_key and secret_key):
             raise ControlError("CURVE needs this client's public_key and secret_key too")
+        if server_key is None and control_url is None:
+            keys = self.config.keys_for("control")  # from the config's identity section
+            if keys is not None:
+                server_key, public_key, secret_key = (
+                    keys.server_public.decode(), keys.public.decode(), keys.secret.decode())
         self._keys = (server_key, public_key, secret_key)
         self._sock = self._open()
 
@@ -156,6 +161,7 @@ class Lab:
         """A :class:`daq.bus.Subscriber` on this lab's broker (close it when done)."""
         bus = self.config.bus
         return Subscriber(bus.subscribe_url, prefixes or ("",), snapshot_url=bus.snapshot_url,
+                          curve=self.config.keys_for("bus"),
                           context=self._ctx)
 
     def subscribe(self, *prefixes: str, timeout_s: float | None = None) -> Iterator[Message]:

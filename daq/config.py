@@ -10,6 +10,8 @@ A config file has these top-level sections (unknown keys are errors)::
       snapshot_port: 7102            # late joiners ask for last values here
       heartbeat_s: 1.0
       hwm: 100000
+      curve: {...}                   # required unless host is loopback (daq.security)
+    identity: {...}                  # this host's CURVE key pair, for CURVE endpoints
     simulation: {...}                # the simulated lab (validated by simulators.config)
     daemon: {...}                    # daq.daemon.config: name, logger_url, control endpoint
     instruments: {...}               # daq.daemon.config.InstrumentConfig per instrument
@@ -23,13 +25,22 @@ the key path and what was expected.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from daq.config_schema import from_mapping, read_yaml
 from daq.daemon.config import DaemonSettings, InstrumentConfig, InterlockConfig, LimitConfig
+from daq.errors import ConfigError
 from daq.logger.config import LoggerConfig
+from daq.security import (
+    ClientKeys,
+    CurveServerConfig,
+    IdentityConfig,
+    client_keys,
+    require_curve_off_loopback,
+)
 
 #: The embedded default: the simulated lab on localhost.
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "sim_lab.yaml"
@@ -54,6 +65,8 @@ class BusConfig:
         heartbeat_s: publishers' heartbeat period; stale after two missed.
         hwm: high-water mark (messages queued per peer before the live
             path drops and the receivers count a gap).
+        curve: CURVE keys and allow-list of the broker's ports (roles
+            ``publisher`` and ``subscriber``); required beyond loopback.
     """
 
     host: str = "127.0.0.1"
@@ -62,8 +75,11 @@ class BusConfig:
     snapshot_port: int = 7102
     heartbeat_s: float = 1.0
     hwm: int = 100_000
+    curve: CurveServerConfig | None = None
 
     def __post_init__(self) -> None:
+        require_curve_off_loopback(f"tcp://{self.host}:{self.publish_port}", self.curve,
+                                   "bus host")
         for name in ("publish_port", "subscribe_port", "snapshot_port"):
             port = getattr(self, name)
             if not 0 <= port <= 65535:
@@ -101,7 +117,22 @@ class LabConfig:
     limits: dict[str, LimitConfig] = field(default_factory=dict)
     interlocks: list[InterlockConfig] = field(default_factory=list)
     logger: LoggerConfig | None = None
+    identity: IdentityConfig | None = None
     source: str = field(default="", init=False)  # the file it came from; not a YAML key
+
+    def keys_for(self, endpoint: Literal["bus", "logger", "control"]) -> ClientKeys | None:
+        """This host's client keys for a CURVE endpoint (None when it needs none).
+
+        Raises:
+            ConfigError: the endpoint requires CURVE but there is no ``identity`` section.
+        """
+        server = {"bus": self.bus.curve,
+                  "logger": self.logger.curve if self.logger is not None else None,
+                  "control": self.daemon.control.curve}[endpoint]
+        try:
+            return client_keys(server, self.identity)
+        except ConfigError as exc:
+            raise ConfigError(f"{endpoint}: {exc}", file=self.source) from None
 
 
 def load_config(path: str | Path | None = None) -> LabConfig:
@@ -109,9 +140,21 @@ def load_config(path: str | Path | None = None) -> LabConfig:
     path = Path(path) if path is not None else DEFAULT_CONFIG
     config = from_mapping(LabConfig, read_yaml(path), file=str(path))
     object.__setattr__(config, "source", str(path))  # frozen: set once, here
-    # Relative paths in the file (storage, daemon state) are relative to the file.
-    base_dir = str(path.resolve().parent)
-    object.__setattr__(config.daemon, "base_dir", base_dir)
-    if config.logger is not None:
-        object.__setattr__(config.logger, "base_dir", base_dir)
+    # Relative paths in the file (storage, daemon state, key files) are relative to the file.
+    anchor(config, str(path.resolve().parent))
     return config
+
+
+def anchor(obj: Any, base_dir: str) -> None:
+    """Set ``base_dir`` on every section of ``obj`` that resolves relative paths."""
+    if not dataclasses.is_dataclass(obj) or isinstance(obj, type):
+        return
+    for item in dataclasses.fields(obj):
+        value = getattr(obj, item.name)
+        if item.name == "base_dir" and not item.init:
+            object.__setattr__(obj, "base_dir", base_dir)
+        elif dataclasses.is_dataclass(value):
+            anchor(value, base_dir)
+        elif isinstance(value, dict):
+            for entry in value.values():
+                anchor(entry, base_dir)

@@ -33,6 +33,8 @@ import zmq
 
 from daq import messages
 from daq.errors import BusError, MessageDecodeError
+from daq.failpoints import failpoint
+from daq.security import ClientKeys, CurveServerConfig, Gatekeeper, arm_client
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +69,8 @@ class Broker:
         publish_port / subscribe_port / snapshot_port: 0 picks a free port.
         hwm: high-water mark of the proxy sockets (messages per peer).
         max_cached: streams the last-value cache holds at most.
+        curve: CURVE keys and allow-list (roles ``publisher`` for the publish
+            port, ``subscriber`` or ``publisher`` for the subscribe and snapshot ports).
         context: a zmq context to use (a new one by default).
 
     ``start()`` binds and runs in background threads and returns the resolved
@@ -84,6 +88,7 @@ class Broker:
         hwm: int = 100_000,
         max_cached: int = 50_000,
         context: zmq.Context | None = None,
+        curve: CurveServerConfig | None = None,
     ) -> None:
         self.host = host
         self.ports = (publish_port, subscribe_port, snapshot_port)
@@ -100,6 +105,10 @@ class Broker:
         self._snapshot_endpoint: str | None = None
         self._error: BaseException | None = None
         self.max_cached = max_cached
+        self.curve = curve
+        self.gatekeeper: Gatekeeper | None = None
+        # The cache's own subscription (inproc) is a client of the XPUB like any other.
+        self._cache_keys = zmq.curve_keypair() if curve is not None else None
         self.cache_refused = 0  # malformed messages kept out of the snapshot
         self.cache_evicted = 0  # streams forgotten to respect max_cached
 
@@ -128,6 +137,9 @@ class Broker:
         for thread in self._threads:
             thread.join(timeout=5)
         self._threads.clear()
+        if self.gatekeeper is not None:
+            Gatekeeper.release(self.ctx)
+            self.gatekeeper = None
         if self._own_context:
             self.ctx.term()
 
@@ -142,6 +154,8 @@ class Broker:
                 sock.setsockopt(zmq.SNDHWM, self.hwm)
                 sock.setsockopt(zmq.RCVHWM, self.hwm)
                 sock.setsockopt(zmq.LINGER, 0)
+            self._arm(xsub, "broker-publish", {"publisher"})
+            self._arm(xpub, "broker-subscribe", {"publisher", "subscriber"})
             control.bind(self._control_url)
             publish = _bind(xsub, self.host, self.ports[0])
             subscribe = _bind(xpub, self.host, self.ports[1])
@@ -162,6 +176,7 @@ class Broker:
         log.info("broker: publishers -> %s, subscribers <- %s, snapshot %s",
                  publish, subscribe, self._snapshot_endpoint)
         try:
+            failpoint("broker-proxy")
             zmq.proxy_steerable(xsub, xpub, None, control)
         except zmq.ContextTerminated:
             pass
@@ -175,6 +190,10 @@ class Broker:
         stop = self.ctx.socket(zmq.PAIR)
         try:
             snap_sock.setsockopt(zmq.LINGER, 0)
+            self._arm(snap_sock, "broker-snapshot", {"publisher", "subscriber"})
+            if self._cache_keys is not None:
+                public, secret = self._cache_keys
+                arm_client(sub, ClientKeys(self.curve_public, public, secret))
             self._snapshot_endpoint = _bind(snap_sock, self.host, self.ports[2])
             stop.bind(self._stop_url)
             sub.setsockopt(zmq.RCVHWM, self.hwm)
@@ -194,7 +213,8 @@ class Broker:
             poller.register(sock, zmq.POLLIN)
         try:
             while True:
-                events = dict(poller.poll())
+                failpoint("broker-cache")
+                events = dict(poller.poll(1000))
                 if stop in events:
                     return
                 if sub in events:
@@ -210,6 +230,23 @@ class Broker:
         finally:
             for sock in (sub, stop, snap_sock):
                 sock.close(linger=0)
+
+    def _arm(self, sock: zmq.Socket, domain: str, roles: set[str]) -> None:
+        """Make ``sock`` a CURVE server admitting the clients whose role is in ``roles``."""
+        if self.curve is None:
+            return
+        if self.gatekeeper is None:
+            self.gatekeeper = Gatekeeper.for_context(self.ctx)
+        clients = {key: role for key, role in self.curve.clients.items() if role in roles}
+        if self._cache_keys is not None and domain == "broker-subscribe":
+            clients[self._cache_keys[0].decode("ascii")] = "subscriber"
+        self.gatekeeper.arm_server(sock, domain, self.curve, clients)
+
+    @property
+    def curve_public(self) -> bytes:
+        """The broker's CURVE public key (z85)."""
+        assert self.curve is not None
+        return self.curve.public()
 
     def _cache(self, latest: OrderedDict[bytes, list[zmq.Frame]],
                frames: list[zmq.Frame]) -> None:
@@ -257,6 +294,11 @@ class Broker:
                              *frames], copy=False)
 
     # ---- for `qupdaq broker` -----------------------------------------------------------------
+
+    @property
+    def threads(self) -> dict[str, threading.Thread]:
+        """The broker's threads by name (the proxy and the cache), for supervision."""
+        return {thread.name: thread for thread in self._threads}
 
     def wait(self) -> None:
         """Block until the broker is stopped (from another thread or a signal handler)."""

@@ -25,6 +25,7 @@ import zmq
 
 from daq import messages
 from daq.messages import Message
+from daq.security import ClientKeys, arm_client
 
 
 class Publisher:
@@ -36,6 +37,7 @@ class Publisher:
         heartbeat_s: heartbeat period.
         hwm: send high-water mark; beyond it the live path drops (and subscribers count it).
         context: zmq context (the process-wide instance by default).
+        curve: client keys when the broker requires CURVE (``LabConfig.keys_for("bus")``).
     """
 
     def __init__(
@@ -46,6 +48,7 @@ class Publisher:
         heartbeat_s: float = 1.0,
         hwm: int = 100_000,
         context: zmq.Context | None = None,
+        curve: ClientKeys | None = None,
     ) -> None:
         self.url = url
         self.name = name or f"{socket.gethostname().split('.')[0]}-{os.getpid()}"
@@ -61,6 +64,7 @@ class Publisher:
         self._sock.setsockopt(zmq.SNDHWM, hwm)
         self._sock.setsockopt(zmq.XPUB_VERBOSE, 1)
         self._sock.setsockopt(zmq.LINGER, 2000)
+        arm_client(self._sock, curve)
         self._sock.connect(url)
 
     def close(self) -> None:

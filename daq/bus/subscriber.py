@@ -33,6 +33,7 @@ from daq import messages
 from daq.bus.gaps import GapTracker
 from daq.errors import BusError, MessageDecodeError
 from daq.messages import Kind, Message
+from daq.security import ClientKeys, arm_client
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ class Subscriber:
         hwm: receive high-water mark.
         deliver_heartbeats: also return heartbeat messages from :meth:`recv`.
         context: zmq context (the process-wide instance by default).
+        curve: client keys when the broker requires CURVE (``LabConfig.keys_for("bus")``).
     """
 
     def __init__(
@@ -69,6 +71,7 @@ class Subscriber:
         hwm: int = 100_000,
         deliver_heartbeats: bool = False,
         context: zmq.Context | None = None,
+        curve: ClientKeys | None = None,
     ) -> None:
         self.url = url
         self.snapshot_url = snapshot_url
@@ -85,6 +88,8 @@ class Subscriber:
         self._sock.setsockopt(zmq.LINGER, 0)
         for prefix in {*self.prefixes, "hb/"}:
             self._sock.setsockopt(zmq.SUBSCRIBE, prefix.encode("ascii"))
+        self.curve = curve
+        arm_client(self._sock, curve)
         self._sock.connect(url)
 
     def close(self) -> None:
@@ -194,6 +199,7 @@ class Subscriber:
             raise BusError("no snapshot endpoint configured for this subscriber")
         req = self._ctx.socket(zmq.REQ)
         req.setsockopt(zmq.LINGER, 0)
+        arm_client(req, self.curve)
         try:
             req.connect(self.snapshot_url)
             req.send_multipart([b"SNAPSHOT", prefix.encode("ascii")])

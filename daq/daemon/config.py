@@ -13,8 +13,9 @@
       control:
         bind: tcp://127.0.0.1:7110     # loopback unless said otherwise
         default_role: operator         # role of clients on a plain (non-CURVE) endpoint
-        curve:                         # required for any non-loopback bind
-          server_secret: "<z85 secret key, 40 chars>"   # or server_secret_file: path
+        curve:                         # required for any non-loopback bind (daq.security)
+          server_public: "<z85 public key>"             # clients need it
+          server_secret_file: keys/daemon.key_secret    # or server_secret: "<z85>"
           clients:                     # allow-list: z85 public key -> role
             "<z85 public key>": operator
             "<z85 public key>": read-only
@@ -53,61 +54,44 @@ without the ``data/`` kind).
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlparse
+
+from daq.security import CurveServerConfig, is_loopback_url, require_curve_off_loopback
 
 Role = Literal["operator", "read-only"]
 
 
-@dataclass(frozen=True)
-class CurveConfig:
-    """ZeroMQ CURVE keys of the control endpoint and the clients' allow-list."""
-
-    server_secret: str | None = None
-    server_secret_file: str | None = None
-    clients: dict[str, Role] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if (self.server_secret is None) == (self.server_secret_file is None):
-            raise ValueError("give exactly one of server_secret or server_secret_file")
-        if not self.clients:
-            raise ValueError("clients: a CURVE endpoint needs an allow-list of client keys")
-        for key in self.clients:
-            if len(key) != 40:
-                raise ValueError(f"client key {key[:12]}... is not a 40-character z85 key")
+CONTROL_ROLES = ("operator", "read-only")
 
 
 @dataclass(frozen=True)
 class ControlEndpointConfig:
-    """Where the control endpoint (ROUTER) listens and who may use it."""
+    """Where the control endpoint (ROUTER) listens and who may use it.
+
+    ``curve`` (:class:`daq.security.CurveServerConfig`) maps client keys to
+    the roles ``operator`` and ``read-only``.
+    """
 
     bind: str = "tcp://127.0.0.1:7110"
     default_role: Role = "operator"
-    curve: CurveConfig | None = None
+    curve: CurveServerConfig | None = None
 
     @property
     def is_loopback(self) -> bool:
         """True when the endpoint is reachable from this machine only."""
-        url = urlparse(self.bind)
-        if url.scheme in ("inproc", "ipc"):
-            return True
-        host = url.hostname or ""
-        if host == "localhost":
-            return True
-        try:
-            return ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            return False  # a hostname or '*': assume reachable from outside
+        return is_loopback_url(self.bind)
 
     def __post_init__(self) -> None:
-        if not self.is_loopback and self.curve is None:
-            raise ValueError(
-                f"control endpoint {self.bind} is not loopback: it needs CURVE keys "
-                "(daemon.control.curve with server_secret and a clients allow-list)"
-            )
+        require_curve_off_loopback(self.bind, self.curve, "control endpoint")
+        if self.curve is not None:
+            if not self.curve.clients:
+                raise ValueError("clients: a CURVE endpoint needs an allow-list of client keys")
+            for key, role in self.curve.clients.items():
+                if role not in CONTROL_ROLES:
+                    raise ValueError(f"client {key[:8]}...: role {role!r} is not one of "
+                                     f"{', '.join(CONTROL_ROLES)}")
 
 
 @dataclass(frozen=True)

@@ -30,21 +30,19 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import zmq
-import zmq.auth
-from zmq.auth.thread import ThreadAuthenticator
 
 from daq import messages
 from daq.daemon.audit import fit_audit
 from daq.daemon.config import ControlEndpointConfig
 from daq.daemon.safety import Limits
 from daq.daemon.worker import Busy, InstrumentWorker, Request, TargetKind
-from daq.errors import BusError, ConfigError, NotPermitted
+from daq.errors import BusError, NotPermitted
 from daq.failpoints import failpoint
 from daq.messages import Kind, Message
+from daq.security import Gatekeeper, user_key
 
 log = logging.getLogger(__name__)
 
@@ -55,25 +53,6 @@ MAX_REQUEST_BYTES = 64 * 1024
 LIST_TIMEOUT_S = 3.0
 
 
-def load_server_secret(config: ControlEndpointConfig) -> bytes:
-    """The endpoint's CURVE secret key (z85 bytes) from the config or its key file."""
-    assert config.curve is not None
-    if config.curve.server_secret is not None:
-        secret = config.curve.server_secret.encode("ascii")
-    else:
-        path = Path(config.curve.server_secret_file or "")
-        try:
-            _, loaded = zmq.auth.load_certificate(path)
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"cannot load CURVE secret key: {exc}", file=str(path)) from None
-        if loaded is None:
-            raise ConfigError("key file holds no secret key", file=str(path))
-        secret = loaded
-    if len(secret) != 40:
-        raise ConfigError("daemon.control.curve.server_secret must be a 40-character z85 key")
-    return secret
-
-
 @dataclass
 class ListRound:
     """One gathering of every worker's targets, shared by the list requests that wait on it."""
@@ -82,20 +61,6 @@ class ListRound:
     deadline: float
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
     waiting: list[tuple[bytes, dict[str, Any], dict[str, str]]] = field(default_factory=list)
-
-
-class _AllowList:
-    """ZAP credentials callback: admit only the configured client keys."""
-
-    def __init__(self, clients: dict[str, str]) -> None:
-        self.clients = clients
-
-    def callback(self, domain: str, key: bytes) -> bool:
-        allowed = key.decode("ascii", "replace") in self.clients
-        if not allowed:
-            log.warning("control: refused CURVE client key %s (not on the allow-list)",
-                        key[:8].decode("ascii", "replace"))
-        return allowed
 
 
 class ControlServer:
@@ -140,7 +105,7 @@ class ControlServer:
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
         self.last_error = ""
-        self._auth: ThreadAuthenticator | None = None
+        self._gatekeeper: Gatekeeper | None = None
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
@@ -163,8 +128,7 @@ class ControlServer:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(5)
-        if self._auth is not None:
-            self._auth.stop()
+
 
     # ---- the thread --------------------------------------------------------------------------
 
@@ -174,15 +138,8 @@ class ControlServer:
         sock.setsockopt(zmq.MAXMSGSIZE, MAX_REQUEST_BYTES)
         try:
             if self.config.curve is not None:
-                secret = load_server_secret(self.config)
-                self._auth = ThreadAuthenticator(self.ctx)
-                self._auth.start()
-                self._auth.configure_curve_callback(
-                    domain="*", credentials_provider=_AllowList(dict(self.config.curve.clients))
-                )
-                sock.curve_secretkey = secret
-                sock.curve_publickey = zmq.curve_public(secret)
-                sock.curve_server = True
+                self._gatekeeper = Gatekeeper.for_context(self.ctx)
+                self._gatekeeper.arm_server(sock, "control", self.config.curve)
             try:
                 sock.bind(self.config.bind)
             except zmq.ZMQError as exc:
@@ -227,10 +184,7 @@ class ControlServer:
         """(role, key) of the client that sent ``frame``."""
         if self.config.curve is None:
             return self.config.default_role, ""
-        try:
-            key = str(frame.get("User-Id"))
-        except zmq.ZMQError:
-            key = ""
+        key = user_key(frame)
         return self.config.curve.clients.get(key, "none"), key
 
     def _on_request_guarded(self, frames: list[zmq.Frame]) -> None:

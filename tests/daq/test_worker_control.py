@@ -12,7 +12,7 @@ import zmq
 
 from daq.daemon.config import (
     ControlEndpointConfig,
-    CurveConfig,
+    CurveServerConfig,
     InstrumentConfig,
     LimitConfig,
     PollConfig,
@@ -251,7 +251,7 @@ def test_curve_roles_and_allow_list() -> None:
     stranger_public, stranger_secret = zmq.curve_keypair()
     endpoint = ControlEndpointConfig(
         bind="tcp://127.0.0.1:0",
-        curve=CurveConfig(server_secret=server_secret.decode(),
+        curve=CurveServerConfig(server_secret=server_secret.decode(),
                           clients={op_public.decode(): "operator",
                                    ro_public.decode(): "read-only"}),
     )
