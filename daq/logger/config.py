@@ -20,6 +20,10 @@
       retention:                        # optional downsampling of old housekeeping data
         - {match: "data/fridge1/*", older_than_s: 2592000, bucket_s: 60}
       retention_interval_s: 3600.0      # how often the retention rules run
+      curve: {...}                      # CURVE keys of both endpoints (daq.security); the
+                                        # allow-list maps each daemon key to the daemon name
+                                        # it archives as, or "reader" (history only);
+                                        # required unless both endpoints are loopback
 
 Every other section of the file (lab, bus, simulation, daemon, ...) is
 ignored by the logger.
@@ -34,6 +38,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from daq.config_schema import from_mapping, read_yaml
+from daq.security import CurveServerConfig
 
 SinkName = Literal["sqlite", "postgresql", "hdf5"]
 
@@ -86,6 +91,7 @@ class LoggerConfig:
     hdf5_max_mb: float = 1024.0
     retention: tuple[RetentionRule, ...] = ()
     retention_interval_s: float = 3600.0
+    curve: CurveServerConfig | None = None
     # The config file's directory (relative ``directory`` is taken from it); not a YAML key.
     base_dir: str = field(default="", init=False, compare=False)
 
