@@ -83,6 +83,8 @@ def _build_parser() -> argparse.ArgumentParser:
                        description="Own every instrument of the config: poll, publish, "
                                    "control with limits and interlocks, audit.")
     _add_config(p)
+    p.add_argument("--daemon", metavar="NAME",
+                   help="which daemon of a facility config (its daemons section) to run")
 
     for name, helptext in zip(PASSTHROUGH, ("run the logging service (lossless storage, history)",
                                             "export a channel and time range to CSV or HDF5"),
@@ -191,7 +193,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_daemon(args: argparse.Namespace) -> int:
     from daq.daemon.service import Daemon
 
-    daemon = Daemon(load_config(args.config))
+    daemon = Daemon(load_config(args.config).for_daemon(args.daemon))
     endpoint = daemon.start()
     print(f"daemon ready name={daemon.name} control={endpoint} "
           f"instruments={','.join(sorted(daemon.workers)) or '-'}", flush=True)

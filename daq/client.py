@@ -44,6 +44,7 @@ class Lab:
         server_key / public_key / secret_key: CURVE keys (z85) for a remote daemon.
         timeout_s: how long to wait for each reply.
         client: a name for the audit trail (default: user@pid).
+        daemon: which daemon of a facility config to control (its ``daemons`` entry).
     """
 
     def __init__(
@@ -57,8 +58,10 @@ class Lab:
         timeout_s: float = 10.0,
         client: str | None = None,
         context: zmq.Context | None = None,
+        daemon: str | None = None,
     ) -> None:
-        self.config = config if isinstance(config, LabConfig) else load_config(config)
+        whole = config if isinstance(config, LabConfig) else load_config(config)
+        self.config = whole.for_daemon(daemon) if whole.daemons else whole
         self.control_url = control_url or self.config.daemon.control.bind
         self.timeout_s = timeout_s
         self.client = client or f"{os.environ.get('USER', 'user')}@{os.getpid()}"

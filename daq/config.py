@@ -17,6 +17,12 @@ A config file has these top-level sections (unknown keys are errors)::
     instruments: {...}               # daq.daemon.config.InstrumentConfig per instrument
     limits: {...}                    # per control target
     interlocks: [...]
+    daemons:                         # a facility: several daemons in one file, each with its
+      fridge1:                       #   own daemon, instruments, limits and interlocks
+        daemon: {...}                #   (instead of the four sections above); a service
+        instruments: {...}           #   picks one with --daemon NAME
+        limits: {...}
+        interlocks: [...]
     logger: {...}                    # daq.logger.config.LoggerConfig: endpoints, store, sinks
 
 Every problem is a :class:`daq.errors.ConfigError` naming the file,
@@ -106,6 +112,16 @@ class BusConfig:
 
 
 @dataclass(frozen=True)
+class DaemonSection:
+    """One daemon of a facility config (``daemons.<name>``): what it owns and guards."""
+
+    daemon: DaemonSettings = field(default_factory=DaemonSettings)
+    instruments: dict[str, InstrumentConfig] = field(default_factory=dict)
+    limits: dict[str, LimitConfig] = field(default_factory=dict)
+    interlocks: list[InterlockConfig] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class LabConfig:
     """The whole configuration file."""
 
@@ -118,7 +134,43 @@ class LabConfig:
     interlocks: list[InterlockConfig] = field(default_factory=list)
     logger: LoggerConfig | None = None
     identity: IdentityConfig | None = None
+    daemons: dict[str, DaemonSection] = field(default_factory=dict)
     source: str = field(default="", init=False)  # the file it came from; not a YAML key
+
+    def __post_init__(self) -> None:
+        if self.daemons and (self.instruments or self.limits or self.interlocks):
+            raise ValueError("a facility config (daemons) keeps instruments, limits and "
+                             "interlocks inside each daemon, not at the top level")
+
+    @property
+    def daemon_names(self) -> list[str]:
+        """The daemons this file describes: the facility's, or the one top-level daemon
+        (none when there are no instruments)."""
+        if self.daemons:
+            return list(self.daemons)
+        return [self.daemon.name] if self.instruments else []
+
+    def for_daemon(self, name: str | None) -> LabConfig:
+        """The single-daemon view of ``name`` (the file itself when it has one daemon).
+
+        Raises:
+            ConfigError: a facility file without a name, or an unknown name.
+        """
+        if not self.daemons:
+            if name not in (None, self.daemon.name) and name not in self.daemon_names:
+                raise ConfigError(f"no daemon named {name!r}; this file has "
+                                  f"{', '.join(self.daemon_names) or 'none'}", file=self.source)
+            return self
+        if name is None or name not in self.daemons:
+            raise ConfigError(("name the daemon (--daemon NAME): " if name is None else
+                               f"no daemon named {name!r}: ") + "this file has "
+                              + ", ".join(self.daemons), file=self.source, key_path="daemons")
+        section = self.daemons[name]
+        view = dataclasses.replace(self, daemon=section.daemon, instruments=section.instruments,
+                                   limits=section.limits, interlocks=section.interlocks,
+                                   daemons={})
+        object.__setattr__(view, "source", self.source)
+        return view
 
     def keys_for(self, endpoint: Literal["bus", "logger", "control"]) -> ClientKeys | None:
         """This host's client keys for a CURVE endpoint (None when it needs none).

@@ -3,7 +3,9 @@
 :func:`from_mapping` turns a plain mapping (as ``yaml.safe_load`` gives it)
 into a tree of dataclasses, checking every value against the field's type
 annotation. Unknown keys are errors, not ignored: a typo in a limit must
-never silently fall back to a default. Every error is a
+never silently fall back to a default. The one exception: keys starting with
+``x-`` are extension fields, which hold YAML anchors (``&name``) that the
+rest of the file reuses (``*name``); they are skipped. Every error is a
 :class:`daq.errors.ConfigError` naming the file, the key path
 (``instruments.ls372.channels[3].period_s``) and what was expected.
 
@@ -143,7 +145,8 @@ def _convert_dataclass(cls: type, value: Any, file: str, path: str) -> Any:
         raise _fail(file, path, _describe(cls), value)
     hints = get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    unknown = sorted(set(value) - set(fields))
+    # ``x-...`` keys hold YAML anchors for reuse elsewhere in the file (extension fields).
+    unknown = sorted(k for k in set(value) - set(fields) if not str(k).startswith("x-"))
     if unknown:
         known = ", ".join(sorted(fields)) or "none"
         raise ConfigError(

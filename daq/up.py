@@ -5,7 +5,8 @@ Starts, in order, and each only when the config asks for it:
 1. the broker (``qupdaq broker``),
 2. the simulated lab (``qupdaq sim``) when the config has a ``simulation`` section,
 3. the logger (``qupdaq logger``) when it has a ``logger`` section,
-4. the daemon (``qupdaq daemon``) when it has ``instruments``,
+4. the daemon (``qupdaq daemon``) when it has ``instruments``, or one daemon per
+   entry of a facility's ``daemons``,
 5. the dashboard unless ``--headless``.
 
 Each child prints one ``<name> ready ...`` line when it is up; ``up`` waits
@@ -94,7 +95,10 @@ def plan(config_path: Path, headless: bool) -> list[Child]:
         children.append(Child("sim", [*cli, "sim", str(config_path)]))
     if config.logger is not None:
         children.append(Child("logger", [*cli, "logger", str(config_path)]))
-    if config.instruments:
+    if config.daemons:  # a facility: one daemon per section (one per fridge's PC in a lab)
+        children.extend(Child("daemon", [*cli, "daemon", str(config_path), "--daemon", name])
+                        for name in config.daemons)
+    elif config.instruments:
         children.append(Child("daemon", [*cli, "daemon", str(config_path)]))
     if not headless:
         from daq.cli import NOT_YET

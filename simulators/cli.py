@@ -1,8 +1,9 @@
 """``qupdaq sim CONFIG [--list]``: run the simulated lab described by a lab config file.
 
 The file's ``simulation:`` section says what to serve (see
-:mod:`simulators.config`); every other top-level key belongs to the daemon
-and is ignored here, so one file starts both.
+:mod:`simulators.config`): one lab, or with ``fridges`` a facility of
+several (:mod:`simulators.facility`); every other top-level key belongs to
+the services and is ignored here, so one file starts both.
 
 * ``--list`` prints one line per instrument, ``name  model  resource`` with
   the VISA resource ``TCPIP::127.0.0.1::PORT::SOCKET``, and exits. With
@@ -29,6 +30,7 @@ from types import FrameType
 
 from daq.errors import ConfigError
 from simulators.config import load_simulation_config
+from simulators.facility import SimFacility
 from simulators.lab import SimLab
 
 log = logging.getLogger("simulators.cli")
@@ -48,9 +50,11 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _print_rows(lab: SimLab) -> None:
-    for name, model, resource in lab.describe():
-        print(f"{name:<14}{model:<20}{resource}", flush=True)
+def _print_rows(lab: SimLab | SimFacility) -> None:
+    rows = lab.describe()
+    width = max((len(name) for name, _, _ in rows), default=0) + 2
+    for name, model, resource in rows:
+        print(f"{name:<{width}}{model:<20}{resource}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,8 +67,10 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"qupdaq sim: bad config: {exc}", file=sys.stderr)
         return 2
-    lab = SimLab(config)
-    if args.list and all(item.port for _, item in config.instruments.items() if item.enabled):
+    lab: SimLab | SimFacility = SimFacility(config) if config.fridges else SimLab(config)
+    labs = [config.lab(name) for name in config.fridges] if config.fridges else [config]
+    items = [item for lab_config in labs for _, item in lab_config.instruments.items()]
+    if args.list and all(item.port for item in items if item.enabled):
         _print_rows(lab)
         return 0
     stop = threading.Event()

@@ -184,6 +184,28 @@ class BlueforsLogConfig:
             raise ValueError(f"period_s {self.period_s!r} s is out of range; allowed: > 0 s")
 
 
+#: The instruments that serve a detector; a fridge without one does not serve them.
+DETECTOR_INSTRUMENTS = ("sim900", "pfl102", "scope", "sr830", "keithley2400")
+
+
+@dataclass
+class FridgeSimConfig:
+    """One refrigerator of a simulated facility (``simulation.fridges.<name>``).
+
+    Attributes:
+        detector: the TES parameter set mounted on its mixing chamber, or
+            ``none`` (no detector: its readout instruments are not served).
+        fridge: the refrigerator model.
+        bluefors_log: its vendor-style log directory.
+        instruments: its servers (each fridge has its own ports).
+    """
+
+    detector: Literal["A", "A30", "B", "none"] = "none"
+    fridge: FridgeConfig = field(default_factory=FridgeConfig)
+    bluefors_log: BlueforsLogConfig = field(default_factory=BlueforsLogConfig)
+    instruments: InstrumentsConfig = field(default_factory=InstrumentsConfig)
+
+
 @dataclass
 class SimulationConfig:
     """The ``simulation:`` section.
@@ -198,6 +220,9 @@ class SimulationConfig:
         fridge: the refrigerator model.
         bluefors_log: the vendor-style log directory.
         instruments: the servers.
+        fridges: a facility instead of one lab: one :class:`FridgeSimConfig` per
+            refrigerator, each with its own physics and ports (then ``detector``,
+            ``fridge``, ``bluefors_log`` and ``instruments`` above are not used).
     """
 
     host: str = "127.0.0.1"
@@ -207,13 +232,39 @@ class SimulationConfig:
     fridge: FridgeConfig = field(default_factory=FridgeConfig)
     bluefors_log: BlueforsLogConfig = field(default_factory=BlueforsLogConfig)
     instruments: InstrumentsConfig = field(default_factory=InstrumentsConfig)
+    fridges: dict[str, FridgeSimConfig] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        ports: dict[int, str] = {}
+        for fridge_name, fridge in self.fridges.items():
+            for name, item in fridge.instruments.items():
+                if item.enabled and item.port:
+                    where = f"{fridge_name}.{name}"
+                    if item.port in ports:
+                        raise ValueError(f"fridges.{where}.port {item.port} is already used by "
+                                         f"{ports[item.port]}")
+                    ports[item.port] = where
         if not 0.0 <= self.time_scale <= 1e6:
             raise ValueError(
                 f"time_scale {self.time_scale!r} is out of range; allowed: 0 to 1e6 "
                 "(simulated seconds per wall second)"
             )
+
+    def lab(self, name: str) -> SimulationConfig:
+        """The single-lab config of facility fridge ``name`` (its own seed; no detector:
+        no readout instruments)."""
+        fridge = self.fridges[name]
+        index = list(self.fridges).index(name)
+        instruments = fridge.instruments
+        if fridge.detector == "none":
+            instruments = InstrumentsConfig(**{
+                key: dataclasses.replace(item, enabled=False) if key in DETECTOR_INSTRUMENTS
+                else item for key, item in instruments.items()})
+        return SimulationConfig(
+            host=self.host, time_scale=self.time_scale,
+            detector="A30" if fridge.detector == "none" else fridge.detector,
+            seed=self.seed + 1000 * index, fridge=fridge.fridge,
+            bluefors_log=fridge.bluefors_log, instruments=instruments)
 
     def with_ports(self, port: int) -> SimulationConfig:
         """A copy with every instrument on ``port`` (0: let the system choose, for tests)."""
