@@ -24,6 +24,7 @@ A config file has these top-level sections (unknown keys are errors)::
         limits: {...}
         interlocks: [...]
     logger: {...}                    # daq.logger.config.LoggerConfig: endpoints, store, sinks
+    dashboard: {...}                 # daq.dashboard_config: what the control room shows
 
 Every problem is a :class:`daq.errors.ConfigError` naming the file,
 the key path and what was expected.
@@ -38,6 +39,7 @@ from typing import Any, Literal
 
 from daq.config_schema import from_mapping, read_yaml
 from daq.daemon.config import DaemonSettings, InstrumentConfig, InterlockConfig, LimitConfig
+from daq.dashboard_config import DashboardConfig
 from daq.errors import ConfigError
 from daq.logger.config import LoggerConfig
 from daq.security import (
@@ -135,6 +137,7 @@ class LabConfig:
     logger: LoggerConfig | None = None
     identity: IdentityConfig | None = None
     daemons: dict[str, DaemonSection] = field(default_factory=dict)
+    dashboard: DashboardConfig = field(default_factory=DashboardConfig)
     source: str = field(default="", init=False)  # the file it came from; not a YAML key
 
     def __post_init__(self) -> None:
