@@ -1,4 +1,4 @@
-"""Oscilloscope waveform records: the preamble, its scaling, and block headers.
+"""Oscilloscope waveform records: the preamble, its scaling, its trigger time, block headers.
 
 What an InfiniiVision-style scope sends with a waveform, independent of the
 SCPI conversation that fetches it:
@@ -6,11 +6,35 @@ SCPI conversation that fetches it:
     volts = (sample - y_reference) * y_increment + y_origin
     time  = (index  - x_reference) * x_increment + x_origin
 
+**Clipping.** The ADC cannot report a signal beyond its range: such
+samples sit at its lowest or highest level. The transfer carries the ADC
+level left-aligned (WORD: ``level << (16 - adc_bits)``, the low bits 0;
+BYTE: the top 8 bits), so the rails are the lowest code and the highest
+ADC level in the transfer format (8-bit ADC, signed WORD: -32768 and
+32512). :meth:`Waveform.record` flags a record with samples there
+``Quality.CLIPPED`` and says how many.
+
+**Trigger time.** An InfiniiVision does not time-stamp a single
+acquisition, but it says when the acquisition is complete (the Run bit of
+``:OPERegister:CONDition?`` falls): that is when the last sample after the
+trigger was recorded. The trigger therefore happened the post-trigger span
+of the record earlier (:attr:`Preamble.post_trigger_s`, which is the
+time-base position plus the time from the reference point to the end of
+the screen). :class:`Completion` bounds the moment the host saw the
+acquisition complete (between the last query that still found it running
+and the reply that found it stopped); :func:`trigger_time` turns it into
+the trigger time (ns since the epoch) and its uncertainty, half that
+interval, typically a poll interval (~10 ms) plus a round trip. A later
+segmented acquisition adds each segment's offset from the first to the
+first segment's trigger time.
+
 Interface: :class:`Preamble` (``Preamble.parse(reply)``, ``volts(samples)``,
-``time_axis(n)``), :class:`Waveform` (``time``, ``volts``, ``preamble``,
-``source``, ``sample_interval``), :func:`parse_block_header` for IEEE 488.2
-definite-length blocks ``#<d><length>``, and the codes
-:class:`WaveformFormat`, :class:`ByteOrder`, :class:`PreambleFormat`.
+``time_axis(n)``, ``post_trigger_s``), :class:`Waveform` (``time``, ``volts``,
+``preamble``, ``source``, ``sample_interval``, ``rails``, ``clipped``,
+``record``), :class:`Completion`, :func:`trigger_time`,
+:func:`parse_block_header` for IEEE 488.2 definite-length blocks
+``#<d><length>``, and the codes :class:`WaveformFormat`, :class:`ByteOrder`,
+:class:`PreambleFormat`, :class:`RecordType`.
 """
 
 from __future__ import annotations
@@ -23,15 +47,18 @@ import numpy as np
 from numpy.typing import NDArray
 
 from drivers.errors import InstrumentReplyError
-from drivers.readings import WaveRecord
+from drivers.readings import Quality, WaveRecord
 
 __all__ = [
     "ByteOrder",
+    "Completion",
     "Preamble",
     "PreambleFormat",
+    "RecordType",
     "Waveform",
     "WaveformFormat",
     "parse_block_header",
+    "trigger_time",
 ]
 
 
@@ -62,13 +89,46 @@ class PreambleFormat(IntEnum):
     ASCII = 4
 
 
+class RecordType(IntEnum):
+    """Acquisition type code in the second preamble field (set by ``:ACQuire:TYPE``)."""
+
+    NORMAL = 0
+    PEAK = 1
+    AVERAGE = 2
+    HIGH_RESOLUTION = 3
+
+
+@dataclass(frozen=True)
+class Completion:
+    """When the host saw an acquisition complete, as bounds on its clock (ns since the epoch).
+
+    Attributes:
+        after_ns: it was still running when the last query that found it
+            running was sent (or when it was armed).
+        by_ns: it was complete when the reply that found it stopped arrived.
+    """
+
+    after_ns: int
+    by_ns: int
+
+    @property
+    def estimate_ns(self) -> int:
+        """The middle of the bounds."""
+        return (self.after_ns + self.by_ns) // 2
+
+    @property
+    def uncertainty_ns(self) -> int:
+        """Half the width of the bounds."""
+        return (self.by_ns - self.after_ns + 1) // 2
+
+
 @dataclass(frozen=True)
 class Preamble:
     """The ten fields of ``:WAVeform:PREamble?``.
 
     Attributes:
         format: sample format code.
-        type: acquisition type code (0 normal, 1 peak, 2 average, 3 high resolution).
+        type: acquisition type code (:class:`RecordType`).
         points: number of points in the record.
         count: number of averages (1 unless averaging).
         x_increment: time between samples, s.
@@ -80,7 +140,7 @@ class Preamble:
     """
 
     format: PreambleFormat
-    type: int
+    type: RecordType
     points: int
     count: int
     x_increment: float
@@ -110,7 +170,7 @@ class Preamble:
             numbers = [float(field) for field in fields]
             return cls(
                 PreambleFormat(int(numbers[0])),
-                int(numbers[1]),
+                RecordType(int(numbers[1])),
                 int(numbers[2]),
                 int(numbers[3]),
                 *numbers[4:],
@@ -135,6 +195,11 @@ class Preamble:
         raw = samples.astype(np.float64)
         return (raw - self.y_reference) * self.y_increment + self.y_origin
 
+    @property
+    def post_trigger_s(self) -> float:
+        """Time from the trigger to the end of the record (after its last sample), s."""
+        return (self.points - self.x_reference) * self.x_increment + self.x_origin
+
     def time_axis(self, n: int) -> NDArray[np.float64]:
         """Return the time of each of ``n`` samples, in seconds.
 
@@ -149,6 +214,22 @@ class Preamble:
         ) * self.x_increment + self.x_origin
 
 
+def trigger_time(completion: Completion, preamble: Preamble) -> tuple[int, int]:
+    """The trigger time of a record from when its acquisition completed.
+
+    Args:
+        completion: when the host saw the acquisition complete.
+        preamble: the record's preamble (its post-trigger span).
+
+    Returns:
+        ``(t_ns, uncertainty_ns)``: the trigger time, ns since the epoch, and
+        how far it may be off (the completion bounds; the scope's own trigger
+        latency is far below them).
+    """
+    span_ns = round(max(0.0, preamble.post_trigger_s) * 1e9)
+    return completion.estimate_ns - span_ns, completion.uncertainty_ns
+
+
 @dataclass(frozen=True)
 class Waveform:
     """One transferred record.
@@ -161,6 +242,8 @@ class Waveform:
         raw: the samples as transferred (integers), when known; with
             :attr:`scale` and :attr:`offset` they give :attr:`volts` exactly,
             at a quarter (WORD) or an eighth (BYTE) of the bytes.
+        completed: when its acquisition was seen complete, when the driver
+            waited for it (gives :meth:`record` the trigger time).
     """
 
     time: NDArray[np.float64]
@@ -168,6 +251,7 @@ class Waveform:
     preamble: Preamble
     source: str
     raw: NDArray[Any] | None = None
+    completed: Completion | None = None
 
     @property
     def sample_interval(self) -> float:
@@ -185,22 +269,67 @@ class Waveform:
         return self.preamble.y_origin - self.preamble.y_reference * self.preamble.y_increment
 
     @property
+    def trigger_index(self) -> float:
+        """Where the trigger falls in the record, in samples (may lie outside it)."""
+        return self.preamble.x_reference - self.preamble.x_origin / self.preamble.x_increment
+
+    @property
     def presamples(self) -> int:
         """Samples before the trigger (the index where :attr:`time` crosses 0), at least 0."""
-        trigger = self.preamble.x_reference - self.preamble.x_origin / self.preamble.x_increment
-        return max(0, min(round(trigger), self.volts.size))
+        return max(0, min(round(self.trigger_index), self.volts.size))
 
-    def record(self, t_ns: int | None = None) -> WaveRecord:
+    def rails(self, adc_bits: int) -> tuple[int, int]:
+        """The raw codes of the ADC's lowest and highest level in this record's format.
+
+        Args:
+            adc_bits: the scope's ADC resolution (8 for a DSOX3024T).
+
+        Raises:
+            ValueError: the raw samples are not known.
+        """
+        if self.raw is None:
+            raise ValueError("the raw samples of this record are not known")
+        width = self.raw.dtype.itemsize * 8
+        shift = max(0, width - adc_bits)
+        top = ((1 << min(adc_bits, width)) - 1) << shift
+        low = 0 if self.raw.dtype.kind == "u" else -(1 << (width - 1))
+        return low, top + low
+
+    def clipped(self, adc_bits: int) -> int:
+        """How many samples sit at the ADC rails (a signal beyond the screen)."""
+        low, high = self.rails(adc_bits)
+        assert self.raw is not None
+        return int(np.count_nonzero((self.raw <= low) | (self.raw >= high)))
+
+    def record(self, t_ns: int | None = None, *, adc_bits: int | None = None) -> WaveRecord:
         """This record as the daemon publishes it (raw counts with scale and offset).
 
         Args:
-            t_ns: the trigger time, ns since the epoch, when known.
+            t_ns: the trigger time, ns since the epoch; by default taken from
+                :attr:`completed` (:func:`trigger_time`), else unknown.
+            adc_bits: the ADC resolution, to flag samples at its rails
+                ``Quality.CLIPPED`` (not checked when None).
         """
-        if self.raw is None:
-            return WaveRecord(self.volts, self.sample_interval, presamples=self.presamples,
-                              t_ns=t_ns)
-        return WaveRecord(self.raw, self.sample_interval, self.scale, self.offset,
-                          self.presamples, t_ns)
+        meta: dict[str, object] = {"source": self.source}
+        if t_ns is None and self.completed is not None:
+            t_ns, uncertainty = trigger_time(self.completed, self.preamble)
+            meta["t_uncertainty_ns"] = uncertainty
+        presamples = self.presamples
+        if t_ns is not None and abs(presamples - self.trigger_index) > 0.5:
+            # The trigger lies outside the record (a long time-base position): the
+            # record can only say when its edge sample was taken.
+            meta["trigger_ns"] = t_ns
+            t_ns += round((presamples - self.trigger_index) * self.sample_interval * 1e9)
+        quality, note = Quality.OK, ""
+        if adc_bits is not None and self.raw is not None and self.raw.size:
+            count = self.clipped(adc_bits)
+            if count:
+                quality = Quality.CLIPPED
+                note = f"{count} of {self.raw.size} samples at the ADC rails"
+        samples = self.volts if self.raw is None else self.raw
+        scale, offset = (1.0, 0.0) if self.raw is None else (self.scale, self.offset)
+        return WaveRecord(samples, self.sample_interval, scale, offset, presamples, t_ns,
+                          quality, note, meta)
 
 
 def parse_block_header(header: bytes) -> int:

@@ -6,21 +6,33 @@ constructor sends nothing.
 
 Interface:
 
-* ``lc.inputs`` / ``lc.ch_A`` … ``lc.ch_D`` — :class:`Input336`: ``kelvin``,
+* ``lc.inputs`` / ``lc.ch_A`` … ``lc.ch_D`` — :class:`Input336`:
+  ``kelvin_reading`` (kelvin and ``RDGST?`` in one exchange, a
+  :class:`~drivers.readings.Reading` with the instrument's flags), ``kelvin``,
   ``sensor`` (sensor units: V, Ω), ``status`` (:class:`InputStatus` flags),
-  ``input_type`` (``INTYPE``, :class:`InputType336`), ``curve`` (``INCRV``),
-  ``name`` (``INNAME``);
+  ``input_type`` (``INTYPE``, :class:`InputType336`: the range in V or Ω,
+  ``input_range``), ``curve`` (``INCRV``), ``name`` (``INNAME``);
+* ``lc.kelvins`` (``KRDG? 0``): the four inputs' temperatures;
+  ``lc.input_readings``: all four inputs and their status in one exchange
+  (``KRDG? 0;RDGST? A;RDGST? B;RDGST? C;RDGST? D``); ``lc.cached_reading(x)``
+  serves the inputs' poll specs from it, one exchange per poll cycle;
+* curves: ``upload_curve`` (paced, every point read back), ``read_curve``,
+  ``curve_header``, ... (formats mV/K, V/K, Ω/K, log Ω/K) from
+  :class:`~drivers.lakeshore.curves.CurveMethods`;
 * ``lc.output_1``, ``lc.output_2`` (also ``lc.outputs[n]``) — :class:`Output336`:
   ``heater_range`` (:class:`HeaterRange` off / low / medium / high),
   ``setpoint`` (K), ``pid`` (:class:`PID336`), ``manual_output`` (%),
   ``ramp`` (:class:`Ramp336`; ``ramp_enabled``, ``ramp_rate``), ``ramping``,
   ``heater_output`` (``HTR?``, %), ``setup`` (``OUTMODE``,
   :class:`OutputSetup336`; ``mode``, ``control_input``), ``heater_setup``
-  (``HTRSET``, :class:`HeaterSetup336`), ``heater_status``; methods
+  (``HTRSET``, :class:`HeaterSetup336`), ``heater_status``,
+  ``heater_output_reading`` (``HTR?`` and ``HTRST?`` in one exchange,
+  flagged ``OUTPUT_FAULT`` on a heater fault); methods
   ``start_ramp(target, rate)``, ``stop_ramp()``, ``off()``;
 * ``all_heaters_off()``;
-* the daemon's view: poll specs ``A`` … ``D`` (K, enabled inputs only) and
-  ``heater1`` / ``heater2`` (%); control specs ``setpoint<n>``,
+* the daemon's view: poll specs ``A`` … ``D`` (K, enabled inputs only, all
+  served by one exchange per cycle) and ``heater1`` / ``heater2`` (%, with
+  the heater's status); control specs ``setpoint<n>``,
   ``heater_range<n>``, ``manual_output<n>``, ``pid<n>``, ``ramp_rate<n>``,
   ``ramp_enabled<n>``, ``heater_mode<n>`` for n = 1, 2; actions
   ``start_ramp<n>(target, rate)``, ``stop_ramp<n>()``, ``all_heaters_off()``.
@@ -31,12 +43,15 @@ and are re-exported here.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
 from pymeasure.instruments import Channel, Instrument
 
 from drivers.common import ActionSpec, ControlSpec, PollSpec
+from drivers.lakeshore.curves import CurveMethods
 from drivers.lakeshore.loops import RampActions
 from drivers.lakeshore.ls336_codes import (
     INPUTS,
@@ -51,8 +66,9 @@ from drivers.lakeshore.ls336_codes import (
     Ramp336,
     SensorType,
 )
-from drivers.lakeshore.ls372_codes import HeaterStatus
+from drivers.lakeshore.ls372_codes import CurveFormat, HeaterStatus
 from drivers.lakeshore.ls372_inputs import NAME_MAX_CHARS, valid_name
+from drivers.lakeshore.status import heater_reading, reading_336, readings_336, split_pair
 from drivers.lakeshore.wire import (
     LakeShoreInstrument,
     decimal_text,
@@ -91,12 +107,34 @@ __all__ = [
     "SensorType",
 ]
 
+ALL_INPUTS_QUERY = "KRDG? 0;" + ";".join(f"RDGST? {x}" for x in INPUTS)
+"""Every input's kelvin reading and status in one exchange."""
+
+
+def _kelvin_reading(reply: Any) -> Reading:
+    value, status = split_pair(reply, "KRDG?;RDGST?")
+    return reading_336(value, status)
+
+
+def _heater_reading(reply: Any) -> Reading:
+    return heater_reading(reply, "HTR?;HTRST?")
+
 
 class Input336(Channel):
     """One sensor input (A–D) of the 336."""
 
     channel_label = "input"
 
+    kelvin_reading = measurement(
+        "KRDG? {ch};RDGST? {ch}",
+        """Get the temperature with the instrument's verdict in one exchange (Reading:
+        kelvin, RDGST? as quality flags; 0 K with a valid status is INVALID, no curve).""",
+        separator=";",
+        cast=str,
+        get_process=_kelvin_reading,
+        get_process_list=_kelvin_reading,
+        unit="K",
+    )
     kelvin = measurement(
         "KRDG? {ch}",
         """Get the temperature in kelvin (float).""",
@@ -125,6 +163,12 @@ class Input336(Channel):
     )
     sensor_type = field_property(
         "input_type", "sensor_type", "Control the sensor type (SensorType; DISABLED is off)."
+    )
+    input_range = field_property(
+        "input_type",
+        "input_range",
+        "Control the input range, full scale in V (diode 2.5, 10; thermocouple 0.05) or "
+        "ohms (RTD 10 to 100e3) (float; None when disabled).",
     )
     curve = control(
         "INCRV? {ch}",
@@ -213,6 +257,16 @@ class Output336(RampActions, Channel):
         get_process=reply_float,
         unit="%",
     )
+    heater_output_reading = measurement(
+        "HTR? {ch};HTRST? {ch}",
+        """Get the heater output with the heater's verdict (HTRST?) in one exchange
+        (Reading, flagged OUTPUT_FAULT with 'open load' or 'short').""",
+        separator=";",
+        cast=str,
+        get_process=_heater_reading,
+        get_process_list=_heater_reading,
+        unit="%",
+    )
     setup = control(
         "OUTMODE? {ch}",
         "OUTMODE {ch},%s,%s,%s",
@@ -249,21 +303,73 @@ class Output336(RampActions, Channel):
         self.write("RANGE {ch},0")
 
 
-class LakeShore336(LakeShoreInstrument):
+class LakeShore336(LakeShoreInstrument, CurveMethods):
     """Lake Shore Model 336: four inputs (A-D) and two current heater outputs (1, 2).
 
     Args:
         adapter: VISA resource string or PyMeasure adapter.
         name: instrument name used in messages.
+        readings_max_age_s: how long one all-inputs exchange serves the
+            inputs' reads (each input takes a snapshot at most once).
+        clock: monotonic time source, for the snapshot's age.
         **kwargs: adapter settings (``timeout`` in ms, ...).
     """
+
+    CURVE_FORMATS = (CurveFormat.MV_PER_K, CurveFormat.V_PER_K, CurveFormat.OHM_PER_K,
+                     CurveFormat.LOG_OHM_PER_K)
 
     inputs = Instrument.MultiChannelCreator(Input336, list(INPUTS))
     output_1 = Instrument.ChannelCreator(Output336, 1, collection="outputs")
     output_2 = Instrument.ChannelCreator(Output336, 2, collection="outputs")
 
-    def __init__(self, adapter: Any, name: str = "Lake Shore 336", **kwargs: Any) -> None:
+    kelvins = measurement(
+        "KRDG? 0",
+        """Get all four inputs' kelvin readings, A to D (list of float; see input_readings
+        for the same with each input's status).""",
+    )
+    input_readings = measurement(
+        ALL_INPUTS_QUERY,
+        """Get all four inputs' kelvin readings with their status in one exchange
+        (list of Reading, A to D).""",
+        separator=";",
+        cast=str,
+        get_process=readings_336,
+        get_process_list=readings_336,
+        unit="K",
+    )
+
+    def __init__(self, adapter: Any, name: str = "Lake Shore 336", *,
+                 readings_max_age_s: float = 0.5,
+                 clock: Callable[[], float] = time.monotonic, **kwargs: Any) -> None:
         super().__init__(adapter, name, **kwargs)
+        self.readings_max_age_s = readings_max_age_s
+        self._clock = clock
+        self._snapshot: dict[str, Reading] = {}
+        self._snapshot_at = 0.0
+        self._taken: set[str] = set()
+
+    def cached_reading(self, letter: str) -> Reading:
+        """One input's reading from the latest all-inputs exchange, fetching a new one when due.
+
+        A new exchange is made when this input has already had the present
+        snapshot, or when the snapshot is older than ``readings_max_age_s``:
+        the four inputs polled in one cycle cost one exchange, and no input
+        is served the same reading twice.
+
+        Args:
+            letter: ``"A"`` to ``"D"``.
+
+        Returns:
+            The reading with the instrument's flags.
+        """
+        now = self._clock()
+        if (letter in self._taken or not self._snapshot
+                or now - self._snapshot_at > self.readings_max_age_s):
+            self._snapshot = dict(zip(INPUTS, self.input_readings, strict=True))
+            self._snapshot_at = now
+            self._taken = set()
+        self._taken.add(letter)
+        return self._snapshot[letter]
 
     def all_heaters_off(self) -> None:
         """Switch both heater outputs off; the safe state."""
@@ -282,14 +388,13 @@ class LakeShore336(LakeShoreInstrument):
             if chan.input_type.sensor_type == SensorType.DISABLED:
                 continue
             specs.append(
-                PollSpec(letter, "K", partial(_reading, chan, "kelvin"), 1.0, "temperature")
+                PollSpec(letter, "K", partial(self.cached_reading, letter), 1.0, "temperature")
             )
         for n in (1, 2):
             out = self.outputs[n]
             specs.append(
-                PollSpec(
-                    f"heater{n}", "%", partial(_reading, out, "heater_output"), 2.0, "heater_output"
-                )
+                PollSpec(f"heater{n}", "%", partial(getattr, out, "heater_output_reading"), 2.0,
+                         "heater_output")
             )
         return specs
 
@@ -355,6 +460,3 @@ class LakeShore336(LakeShoreInstrument):
         )
         return specs
 
-
-def _reading(obj: Any, attr: str) -> Reading:
-    return Reading.of(getattr(obj, attr))

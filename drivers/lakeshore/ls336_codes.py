@@ -2,8 +2,9 @@
 
 Enums for the instrument's codes (:class:`InputStatus` flags,
 :class:`SensorType`, :class:`InputUnits`, :class:`HeaterRange`,
-:class:`OutputMode336`), the code tables (control input letters, heater
-resistances and maximum currents in Ω and A), and the structured settings
+:class:`OutputMode336`), the code tables (input ranges per sensor type in V
+and Ω, control input letters, heater resistances and maximum currents in Ω
+and A), and the structured settings
 used by :mod:`drivers.lakeshore.ls336`: :class:`InputType336` (``INTYPE``),
 :class:`OutputSetup336` (``OUTMODE``), :class:`HeaterSetup336` (``HTRSET``),
 :class:`PID336` and :class:`Ramp336` with the 336's limits.
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from enum import IntEnum, IntFlag
 from typing import Any, ClassVar
 
+from drivers.errors import SettingOutOfRange
 from drivers.lakeshore.loops import BOOL_CODES, PIDGains, Ramp
 from drivers.lakeshore.ls372_codes import HeaterDisplay
 from drivers.lakeshore.wire import (
@@ -25,7 +27,7 @@ from drivers.lakeshore.wire import (
     reply_float,
     reply_int,
 )
-from drivers.validators import bad_reply, in_range, in_set, int_in_range
+from drivers.validators import bad_reply, in_range, in_set, refuse
 
 INPUTS = ("A", "B", "C", "D")
 
@@ -79,6 +81,31 @@ class OutputMode336(IntEnum):
     WARMUP_SUPPLY = 5
 
 
+DIODE_RANGES: dict[float, int] = {2.5: 0, 10.0: 1}
+"""Diode input range, full scale in volts → INTYPE range code."""
+
+PTC_RTD_RANGES: dict[float, int] = {
+    10.0: 0, 30.0: 1, 100.0: 2, 300.0: 3, 1e3: 4, 3e3: 5, 10e3: 6,
+}
+"""Platinum (PTC) RTD input range, full scale in ohms → INTYPE range code."""
+
+NTC_RTD_RANGES: dict[float, int] = {**PTC_RTD_RANGES, 30e3: 7, 100e3: 8}
+"""NTC RTD (Cernox, RuOx) input range, full scale in ohms → INTYPE range code."""
+
+THERMOCOUPLE_RANGES: dict[float, int] = {0.05: 0}
+"""Thermocouple input range (3060 option), full scale in volts → INTYPE range code."""
+
+INPUT_RANGES: dict[int, tuple[dict[float, int], str]] = {
+    1: (DIODE_RANGES, "V"),
+    2: (PTC_RTD_RANGES, "Ohm"),
+    3: (NTC_RTD_RANGES, "Ohm"),
+    4: (THERMOCOUPLE_RANGES, "V"),
+}
+"""Sensor type code → (its range table, the unit of the range)."""
+
+AUTORANGE_TYPES = (2, 3)
+"""Sensor type codes that can autorange (the resistive sensors)."""
+
 INPUT_CODES: dict[str, int] = {"": 0, "A": 1, "B": 2, "C": 3, "D": 4}
 """OUTMODE control input: letter → code ("" for none)."""
 
@@ -98,13 +125,16 @@ def _lookup(table: dict[Any, int], code: int, reply: Any) -> Any:
 
 @dataclass(frozen=True)
 class InputType336(Structured):
-    """``INTYPE``: sensor type and range of an input.
+    """``INTYPE``: sensor type and range of an input, the range in physical units.
 
     Attributes:
         sensor_type: the sensor type (DISABLED turns the input off).
-        autorange: autorange on (resistive sensors).
-        range: range index (diode: 0 = 2.5 V, 1 = 10 V; platinum RTD: 0 = 10 Ω …
-            6 = 10 kΩ; NTC RTD: 0 = 10 Ω … 8 = 100 kΩ; thermocouple: 0 = 50 mV).
+        autorange: autorange on (resistive sensors only).
+        input_range: full scale: diode 2.5 or 10 V; platinum RTD 10, 30, 100,
+            300, 1000, 3000 or 10000 Ω; NTC RTD also 30000 and 100000 Ω;
+            thermocouple 0.05 V. ``None`` for a disabled input and for the
+            capacitance option, whose ranges this driver does not model (for
+            those the range is not sent: code 0).
         compensation: thermal EMF compensation (resistive) or room-temperature
             compensation (thermocouple).
         units: preferred units.
@@ -112,17 +142,31 @@ class InputType336(Structured):
 
     sensor_type: SensorType
     autorange: bool
-    range: int
+    input_range: float | None
     compensation: bool
     units: InputUnits
 
     RULES: ClassVar[dict[str, tuple[Any, Any, str]]] = {
         "sensor_type": (in_set, list(SensorType), ""),
         "autorange": (in_set, BOOL_CODES, ""),
-        "range": (int_in_range, (0, 8), ""),
         "compensation": (in_set, BOOL_CODES, ""),
         "units": (in_set, list(InputUnits), ""),
     }
+
+    @classmethod
+    def check(cls, field: str, value: Any) -> Any:
+        """Validate one field; the range is checked against the sensor type in :meth:`wire`.
+
+        Args:
+            field: the field name.
+            value: its new value.
+
+        Returns:
+            The validated value.
+        """
+        if field == "input_range":
+            return value
+        return super().check(field, value)
 
     @classmethod
     def from_reply(cls, reply: Any) -> InputType336:
@@ -132,13 +176,18 @@ class InputType336(Structured):
             reply: the reply.
 
         Returns:
-            The input type.
+            The input type, the range code converted to V or Ω.
         """
-        f = reply_fields(reply, 5)
+        f = reply_fields(reply, 5, 6)
+        sensor_type = reply_enum(SensorType, f[0])
+        code = reply_int(f[2])
+        input_range: float | None = None
+        if int(sensor_type) in INPUT_RANGES:
+            input_range = _lookup(INPUT_RANGES[int(sensor_type)][0], code, reply)
         return cls(
-            reply_enum(SensorType, f[0]),
+            sensor_type,
             bool(reply_int(f[1])),
-            reply_int(f[2]),
+            input_range,
             bool(reply_int(f[3])),
             reply_enum(InputUnits, f[4]),
         )
@@ -147,13 +196,32 @@ class InputType336(Structured):
         """Validate and format the ``INTYPE`` arguments after the input.
 
         Returns:
-            ``(type, autorange, range, compensation, units)`` as text.
+            ``(type, autorange, range code, compensation, units)`` as text.
+
+        Raises:
+            SettingOutOfRange: unnamed; a field is refused (the range must be one
+                of the sensor type's, autorange only on resistive sensors).
         """
         c = self.checked()
+        kind = int(c["sensor_type"])
+        code = 0
+        if kind in INPUT_RANGES:
+            table, unit = INPUT_RANGES[kind]
+            try:
+                value = in_set(self.input_range, table)
+            except SettingOutOfRange as exc:
+                raise refuse(self.input_range, exc.allowed, field="input_range",
+                             unit=unit) from None
+            code = table[value]
+        # A disabled input has no range (and the capacitance option's ranges
+        # are not modelled): whatever input_range holds is not sent.
+        if c["autorange"] and kind not in AUTORANGE_TYPES:
+            raise refuse(True, "False for a diode or thermocouple (no autorange)",
+                         field="autorange")
         return (
-            str(int(c["sensor_type"])),
+            str(kind),
             str(BOOL_CODES[c["autorange"]]),
-            str(c["range"]),
+            str(code),
             str(BOOL_CODES[c["compensation"]]),
             str(int(c["units"])),
         )

@@ -6,9 +6,13 @@ nothing.
 
 Interface (see the channel modules for the properties of each part):
 
-* ``ls.inputs`` / ``ls.ch_1`` … ``ls.ch_16``, ``ls.ch_A`` —
-  :class:`~drivers.lakeshore.ls372_inputs.InputChannel` (readings, scan
-  settings, excitation and range in V / A / Ω, filter, frequency, name, limit);
+* ``ls.inputs`` / ``ls.ch_1`` … ``ls.ch_16`` —
+  :class:`~drivers.lakeshore.ls372_intype.ScannerInput`, ``ls.ch_A`` —
+  :class:`~drivers.lakeshore.ls372_intype.ControlInput` (readings with the
+  instrument's verdict, scan settings, excitation and range in V / A / Ω from
+  each kind's own table, filter, name, temperature limit);
+* ``ls.measurement_frequency`` (``FREQ 0``, Hz): the excitation frequency
+  of the scanner channels (the control input has its own, ``ls.ch_A.excitation_frequency``);
 * ``ls.sample_heater`` (0), ``ls.warmup_heater`` (1), ``ls.still_heater`` (2),
   also ``ls.outputs[n]`` — :mod:`~drivers.lakeshore.ls372_outputs`;
 * ``ls.scanner`` (``SCAN``): :class:`ScanState` (``channel``, ``autoscan``),
@@ -16,19 +20,25 @@ Interface (see the channel modules for the properties of each part):
   :class:`~drivers.lakeshore.ls372_scan.ScanTracker` kept up to date by
   :meth:`LakeShore372.refresh_scan` and by every ``SCAN`` / ``INSET`` sent
   through this driver;
-* curves: ``upload_curve``, ``read_curve``, ``curve_header``, ... from
-  :class:`~drivers.lakeshore.curves.CurveMethods`;
+* curves: ``upload_curve`` (paced, every point read back), ``read_curve``,
+  ``curve_header``, ... from :class:`~drivers.lakeshore.curves.CurveMethods`;
+* zone tables: ``ls.sample_heater.zones`` / ``zone(n)`` / ``set_zone(n, row)``
+  (and the warm-up heater's);
 * ``all_heaters_off()``;
 * the daemon's view (:class:`~drivers.common.Describable`):
 
   - poll specs ``ch<n>`` (K) and ``ch<n>_ohms`` (Ω) for every *enabled*
     scanner channel, with ``fresh`` wired to the scanner timing; ``A`` and
-    ``A_ohms`` when the control input is enabled; ``sample_heater`` (%),
-    ``still`` (%);
+    ``A_ohms`` when the control input is enabled -- every one a reading and
+    its ``RDGST?`` in one exchange, flagged as the instrument says;
+    ``sample_heater`` and ``warmup_heater`` (%, with ``HTRST?``: a heater
+    fault flags ``OUTPUT_FAULT``), ``still`` (%);
   - control specs ``setpoint`` (K), ``heater_range`` (A), ``manual_output``
     (%), ``pid`` ((P, I, D)), ``ramp_rate`` (K/min), ``ramp_enabled``,
     ``heater_mode`` (OutputMode), ``control_input``, ``still_output`` (%),
-    ``still_on``, ``warmup_on``, ``scan_channel``, ``autoscan``;
+    ``still_on``, ``warmup_on``, ``scan_channel``, ``autoscan``, and
+    ``tlimit_A``, ``tlimit_1`` … ``tlimit_16`` (K, the hardware temperature
+    limit of each input: give it in the daemon config's ``setup:``);
   - actions ``start_ramp(target, rate)``, ``stop_ramp()``,
     ``all_heaters_off()``, ``select_channel(channel, autoscan)``,
     ``upload_curve(number, points, name, serial)``.
@@ -45,7 +55,9 @@ from pymeasure.instruments import Instrument
 from drivers.common import ActionSpec, ControlSpec, PollSpec
 from drivers.lakeshore.curves import CurveMethods
 from drivers.lakeshore.loops import BOOL_CODES
-from drivers.lakeshore.ls372_inputs import InputChannel, ScanSettings
+from drivers.lakeshore.ls372_codes import FREQUENCIES
+from drivers.lakeshore.ls372_inputs import ScanSettings
+from drivers.lakeshore.ls372_intype import ControlInput, ScannerInput
 from drivers.lakeshore.ls372_outputs import SampleHeater, StillHeater, WarmupHeater
 from drivers.lakeshore.ls372_scan import SCANNER_CHANNELS, ScanTracker
 from drivers.lakeshore.wire import (
@@ -59,6 +71,8 @@ from drivers.lakeshore.wire import (
 )
 from drivers.readings import Reading
 from drivers.validators import allowed_text, control, in_set, int_in_range, validate_setting
+
+INPUT_IDS: tuple[str | int, ...] = ("A", *SCANNER_CHANNELS)
 
 
 @dataclass(frozen=True)
@@ -123,7 +137,9 @@ class LakeShore372(LakeShoreInstrument, CurveMethods):
         **kwargs: adapter settings (``timeout`` in ms, ...).
     """
 
-    inputs = Instrument.MultiChannelCreator(InputChannel, ["A", *SCANNER_CHANNELS])
+    inputs = Instrument.MultiChannelCreator(
+        (ControlInput, *[ScannerInput] * len(SCANNER_CHANNELS)), list(INPUT_IDS)
+    )
     sample_heater = Instrument.ChannelCreator(SampleHeater, 0, collection="outputs")
     warmup_heater = Instrument.ChannelCreator(WarmupHeater, 1, collection="outputs")
     still_heater = Instrument.ChannelCreator(StillHeater, 2, collection="outputs")
@@ -144,6 +160,17 @@ class LakeShore372(LakeShoreInstrument, CurveMethods):
         "scanner", "channel", "Control the active scanner channel (int, 1-16)."
     )
     autoscan = field_property("scanner", "autoscan", "Control whether autoscan is on (bool).")
+    measurement_frequency = control(
+        "FREQ? 0",
+        "FREQ 0,%d",
+        """Control the excitation frequency of the scanner channels in hertz, one for all
+        sixteen (float: 9.8, 11.6, 13.7, 16.2 or 18.2).""",
+        validator=in_set,
+        values=FREQUENCIES,
+        map_values=True,
+        unit="Hz",
+        get_process=reply_int,
+    )
 
     def __init__(
         self,
@@ -217,20 +244,23 @@ class LakeShore372(LakeShoreInstrument, CurveMethods):
         return self.scan.is_fresh(channel, key=key)
 
     def read_scanner(self, channel: int | str, key: str = "K") -> Reading:
-        """Read a channel's temperature (``key="K"``) or resistance (``"ohms"``), noting the read.
+        """Read an input's temperature (``key="K"``) or resistance (``"ohms"``), noting the read.
+
+        The reading and ``RDGST?`` travel in one exchange, so a scanner
+        channel costs one round trip however many flags it carries.
 
         Args:
             channel: 1–16 or ``"A"``.
             key: ``"K"`` or ``"ohms"``.
 
         Returns:
-            The reading.
+            The reading with the instrument's verdict as quality flags.
         """
         chan = self.inputs[channel]
-        value: float = chan.kelvin if key == "K" else chan.resistance
+        reading: Reading = chan.kelvin_reading if key == "K" else chan.resistance_reading
         if channel in SCANNER_CHANNELS:
             self.scan.mark_read(int(channel), key=key)
-        return Reading.of(value)
+        return reading
 
     # ---- safety ----------------------------------------------------------------------------
 
@@ -276,12 +306,10 @@ class LakeShore372(LakeShoreInstrument, CurveMethods):
                         fresh=partial(self.scanner_fresh, ch, key),
                     )
                 )
-        specs.append(
-            PollSpec(
-                "sample_heater", "%", lambda: Reading.of(self.sample_heater.heater_output), 2.0,
-                "heater_output",
-            )
-        )
+        for name, heater in (("sample_heater", self.sample_heater),
+                             ("warmup_heater", self.warmup_heater)):
+            specs.append(PollSpec(name, "%", partial(getattr, heater, "heater_output_reading"),
+                                  2.0, "heater_output"))
         specs.append(
             PollSpec("still", "%", lambda: Reading.of(self.still_heater.still_output), 5.0,
                      "heater_output")
@@ -348,6 +376,8 @@ class LakeShore372(LakeShoreInstrument, CurveMethods):
             self._field_spec(
                 "autoscan", self, "scanner", "autoscan", "autoscan", "", "True, False"
             ),
+            *[self._prop_spec(f"tlimit_{ch}", self.inputs[ch], "temperature_limit")
+              for ch in INPUT_IDS],
         ]
 
     def action_specs(self) -> list[ActionSpec]:
@@ -375,7 +405,8 @@ class LakeShore372(LakeShoreInstrument, CurveMethods):
             ActionSpec(
                 "upload_curve",
                 self.upload_curve,
-                "Upload a curve of (ohms, kelvin) points to a user curve (21-59).",
+                "Upload a curve of (ohms, kelvin) points to a user curve (21-59), paced, "
+                "and read every point back.",
                 ("number", "points", "name", "serial"),
             ),
         ]

@@ -6,9 +6,12 @@ and everybody using it, never sees an index:
 
 * :data:`VOLTAGE_EXCITATIONS` — index 1–12 → 2 µV … 632 mV (V),
 * :data:`CURRENT_EXCITATIONS` — index 1–22 → 1 pA … 31.6 mA (A),
+* :data:`CONTROL_EXCITATIONS` — control input A: index 1–6 → 316 pA … 100 nA (A),
 * :data:`RESISTANCE_RANGES` — index 1–22 → 2 mΩ … 63.2 MΩ (Ω),
 * :data:`SAMPLE_HEATER_RANGES` — index 0–8 → off (0 A), 31.6 µA … 100 mA (A),
-* :data:`FREQUENCIES` — index 1–5 → 9.8 … 18.2 Hz.
+* :data:`FREQUENCIES` — index 1–5 → 9.8 … 18.2 Hz,
+* :data:`WARMUP_HEATER_RESISTANCES` — ``HTRSET 1`` code 1, 2 → 25 Ω, 50 Ω,
+* :data:`WARMUP_MAX_CURRENTS` — ``HTRSET 1`` code 0 (user), 1, 2 → 0.45 A, 0.63 A.
 
 Each table is a ``dict`` from the physical value to the index (what
 PyMeasure's ``map_values`` wants); :func:`index_to_value` reverses one.
@@ -82,8 +85,24 @@ SAMPLE_HEATER_RANGES: dict[float, int] = {0.0: 0, **half_decade_table(31.6e-6, 8
 FREQUENCIES: dict[float, int] = {9.8: 1, 13.7: 2, 16.2: 3, 11.6: 4, 18.2: 5}
 """Excitation frequency in hertz → index 1–5."""
 
-SAMPLE_HEATER_MAX_CURRENTS: dict[float, int] = {0.0: 0, 0.45: 1, 0.63: 2}
-"""HTRSET maximum current in amperes → code; 0 means 'user' (use max_user_current)."""
+CONTROL_EXCITATIONS: dict[float, int] = half_decade_table(316e-12, 6)
+"""Control input A: current excitation in amperes → index 1–6 (316 pA … 100 nA).
+
+The control input is excited by a current only and has its own table; the
+scanner channels' index 2 (3.16 pA) is index 2 = 1 nA here.
+"""
+
+WARMUP_HEATER_RESISTANCES: dict[float, int] = {25.0: 1, 50.0: 2}
+"""HTRSET of the warm-up heater (output 1): heater resistance in ohms → code."""
+
+WARMUP_MAX_CURRENTS: dict[float, int] = {0.0: 0, 0.45: 1, 0.63: 2}
+"""HTRSET of the warm-up heater: maximum current in amperes → code; 0 means 'user'."""
+
+WARMUP_MAX_USER_CURRENT_A = 0.63
+"""The largest user current limit of the warm-up heater, A."""
+
+SAMPLE_HEATER_RESISTANCE_OHM = (1.0, 2000.0)
+"""HTRSET of the sample heater (output 0): the heater resistance it accepts, Ω."""
 
 
 class ReadingStatus(IntFlag):
@@ -156,8 +175,10 @@ class HeaterDisplay(IntEnum):
 
 
 class CurveFormat(IntEnum):
-    """CRVHDR data format of a user curve."""
+    """CRVHDR data format of a user curve (the 372 takes 3, 4, 7; the 336 takes 1-4)."""
 
+    MV_PER_K = 1
+    V_PER_K = 2
     OHM_PER_K = 3
     LOG_OHM_PER_K = 4
     CUBIC_SPLINE = 7

@@ -1,20 +1,29 @@
-"""The inputs of the Lake Shore Model 372: scanner channels 1–16 and control input A.
+"""The inputs of the Lake Shore Model 372: what scanner channels 1–16 and control input A share.
 
-:class:`InputChannel` is a PyMeasure ``Channel``; the instrument creates one
-per input (``ls.ch_6``, ``ls.ch_A``, or ``ls.inputs[6]``). Readings:
-``kelvin``, ``resistance`` (Ω), ``excitation_power`` (W), ``status``
-(:class:`~drivers.lakeshore.ls372_codes.ReadingStatus` flags). Settings come
-as structured values (frozen dataclasses), each with one property per field:
+:class:`InputChannel` is the PyMeasure ``Channel`` both kinds of input build
+on (:mod:`drivers.lakeshore.ls372_intype` adds each kind's ``INTYPE``:
+:class:`~drivers.lakeshore.ls372_intype.ScannerInput` for channels 1–16,
+:class:`~drivers.lakeshore.ls372_intype.ControlInput` for input A). The
+instrument creates one per input (``ls.ch_6``, ``ls.ch_A``, or ``ls.inputs[6]``).
+
+Readings:
+
+* ``kelvin_reading`` / ``resistance_reading`` — the temperature (K) or the
+  resistance (Ω) together with ``RDGST?`` in one exchange
+  (``RDGK? 6;RDGST? 6``), as a :class:`~drivers.readings.Reading` carrying
+  the instrument's verdict (:mod:`drivers.lakeshore.status`); what the
+  daemon polls;
+* ``kelvin``, ``resistance``, ``excitation_power`` (W): the bare numbers;
+  ``status``: :class:`~drivers.lakeshore.ls372_codes.ReadingStatus` flags.
+
+Settings come as structured values (frozen dataclasses), each with one
+property per field:
 
 * ``scan_settings`` (``INSET``): :class:`ScanSettings` — ``enabled``,
   ``dwell`` (s), ``pause`` (s), ``curve``, ``tempco``;
-* ``input_type`` (``INTYPE``): :class:`InputType` — excitation mode and
-  amplitude (V or A), autorange, ``resistance_range`` (Ω full scale), current
-  source shunt, preferred units; ``voltage_excitation`` / ``current_excitation``
-  set the amplitude and the mode together;
 * ``filter`` (``FILTER``): :class:`FilterSettings` — on, settle time (s), window (%);
-* ``name`` (``INNAME``), ``temperature_limit`` (``TLIMIT``, K),
-  ``excitation_frequency`` (``FREQ``, Hz).
+* ``name`` (``INNAME``), ``temperature_limit`` (``TLIMIT``, K: the hardware
+  switches every output off when this input reads above it).
 
 Field properties read-modify-write their group after validating the new
 value, so a refused value sends nothing.
@@ -27,19 +36,8 @@ from typing import Any, ClassVar
 
 from pymeasure.instruments import Channel
 
-from drivers.errors import SettingOutOfRange
-from drivers.lakeshore.ls372_codes import (
-    CURRENT_EXCITATIONS,
-    FREQUENCIES,
-    RESISTANCE_RANGES,
-    VOLTAGE_EXCITATIONS,
-    Autorange,
-    ExcitationMode,
-    ReadingStatus,
-    SensorUnits,
-    Tempco,
-    index_to_value,
-)
+from drivers.lakeshore.ls372_codes import ReadingStatus, Tempco
+from drivers.lakeshore.status import reading_372
 from drivers.lakeshore.wire import (
     Structured,
     decimal_text,
@@ -51,12 +49,11 @@ from drivers.lakeshore.wire import (
     reply_text,
     structured,
 )
+from drivers.readings import Reading
 from drivers.validators import (
-    bad_reply,
     control,
     in_range,
     in_set,
-    instrument_name,
     int_in_range,
     measurement,
     refuse,
@@ -64,6 +61,7 @@ from drivers.validators import (
 
 BOOL_CODES = {False: 0, True: 1}
 NAME_MAX_CHARS = 15
+TLIMIT_RANGE_K = (0.0, 2000.0)
 
 
 @dataclass(frozen=True)
@@ -125,114 +123,6 @@ class ScanSettings(Structured):
             str(c["curve"]),
             str(int(c["tempco"])),
         )
-
-
-@dataclass(frozen=True)
-class InputType(Structured):
-    """``INTYPE``: excitation and range of an input, in physical units.
-
-    Attributes:
-        mode: voltage or current excitation.
-        excitation: amplitude in V (voltage mode, 2 µV–632 mV) or A (current
-            mode, 1 pA–31.6 mA), one of the instrument's half-decade steps.
-        autorange: autorange setting.
-        resistance_range: full-scale resistance in Ω (2 mΩ–63.2 MΩ).
-        cs_shunt: current source shunted (excitation off).
-        units: preferred units (also those of a setpoint on this input).
-    """
-
-    mode: ExcitationMode
-    excitation: float
-    autorange: Autorange
-    resistance_range: float
-    cs_shunt: bool
-    units: SensorUnits
-
-    RULES: ClassVar[dict[str, tuple[Any, Any, str]]] = {
-        "mode": (in_set, list(ExcitationMode), ""),
-        # Refined by mode in wire(); the two tables do not overlap.
-        "excitation": (in_set, {**VOLTAGE_EXCITATIONS, **CURRENT_EXCITATIONS}, "V or A"),
-        "autorange": (in_set, list(Autorange), ""),
-        "resistance_range": (in_set, RESISTANCE_RANGES, "Ohm"),
-        "cs_shunt": (in_set, BOOL_CODES, ""),
-        "units": (in_set, list(SensorUnits), ""),
-    }
-
-    @staticmethod
-    def excitation_table(mode: ExcitationMode) -> dict[float, int]:
-        """The excitation table of a mode.
-
-        Args:
-            mode: voltage or current.
-
-        Returns:
-            ``{amplitude: index}`` (V or A).
-        """
-        return VOLTAGE_EXCITATIONS if mode == ExcitationMode.VOLTAGE else CURRENT_EXCITATIONS
-
-    @classmethod
-    def from_reply(cls, reply: Any) -> InputType:
-        """Parse an ``INTYPE?`` reply such as ``0,07,1,10,0,1``.
-
-        Args:
-            reply: the reply.
-
-        Returns:
-            The input type, with indices converted to V / A / Ω.
-        """
-        f = reply_fields(reply, 6)
-        mode = reply_enum(ExcitationMode, f[0])
-        try:
-            excitation = index_to_value(cls.excitation_table(mode), reply_int(f[1]))
-            resistance_range = index_to_value(RESISTANCE_RANGES, reply_int(f[3]))
-        except KeyError as exc:
-            raise bad_reply(reply, f"index {exc} is not in the manual's table") from None
-        return cls(
-            mode=mode,
-            excitation=excitation,
-            autorange=reply_enum(Autorange, f[2]),
-            resistance_range=resistance_range,
-            cs_shunt=bool(reply_int(f[4])),
-            units=reply_enum(SensorUnits, f[5]),
-        )
-
-    def wire(self) -> tuple[str, ...]:
-        """Validate and format the ``INTYPE`` arguments after the channel.
-
-        Returns:
-            ``(mode, excitation index, autorange, range index, cs_shunt, units)`` as text.
-        """
-        c = self.checked()
-        unit = "V" if c["mode"] == ExcitationMode.VOLTAGE else "A"
-        table = self.excitation_table(c["mode"])
-        excitation = check_in(self.excitation, table, "excitation", unit)
-        return (
-            str(int(c["mode"])),
-            str(table[excitation]),
-            str(int(c["autorange"])),
-            str(RESISTANCE_RANGES[c["resistance_range"]]),
-            str(BOOL_CODES[c["cs_shunt"]]),
-            str(int(c["units"])),
-        )
-
-
-def check_in(value: Any, table: dict[float, int], field: str, unit: str) -> float:
-    """Match ``value`` to an entry of ``table`` or refuse it, naming ``field``.
-
-    Args:
-        value: the value.
-        table: ``{value: index}``.
-        field: field name for the message.
-        unit: unit for the message.
-
-    Returns:
-        The table's entry.
-    """
-    try:
-        result: float = in_set(value, table)
-    except SettingOutOfRange as exc:
-        raise refuse(value, exc.allowed, field=field, unit=unit) from None
-    return result
 
 
 @dataclass(frozen=True)
@@ -300,43 +190,32 @@ def valid_name(value: Any, values: Any) -> str:
     return str(value)
 
 
-def _excitation_property(mode: ExcitationMode, unit: str) -> property:
-    table = InputType.excitation_table(mode)
+def parse_kelvin_reading(reply: Any) -> Reading:
+    """Parse ``RDGK? c;RDGST? c`` into a Reading with the instrument's flags.
 
-    def fget(self: InputChannel) -> float | None:
-        setup = self.input_type
-        return setup.excitation if setup.mode == mode else None
+    Args:
+        reply: the two answers.
 
-    def fset(self: InputChannel, value: float) -> None:
-        try:
-            amplitude = in_set(value, table)
-        except SettingOutOfRange as exc:
-            raise SettingOutOfRange(
-                instrument=instrument_name(self),
-                command=f"{mode.name.lower()}_excitation",
-                value=value,
-                allowed=exc.allowed,
-                unit=unit,
-            ) from None
-        current = self.input_type
-        self.input_type = InputType(
-            mode,
-            amplitude,
-            current.autorange,
-            current.resistance_range,
-            current.cs_shunt,
-            current.units,
-        )
+    Returns:
+        The temperature reading (``INVALID`` when 0 K with a valid status: no curve).
+    """
+    return reading_372(reply, kelvin=True)
 
-    doc = (
-        f"Control the {mode.name.lower()} excitation in {unit} (float); setting it also "
-        f"switches the input to {mode.name.lower()} mode. Reads None in the other mode."
-    )
-    return property(fget, fset, doc=doc)
+
+def parse_resistance_reading(reply: Any) -> Reading:
+    """Parse ``RDGR? c;RDGST? c`` into a Reading with the instrument's flags.
+
+    Args:
+        reply: the two answers.
+
+    Returns:
+        The resistance reading (T.OVER / T.UNDER do not flag a resistance).
+    """
+    return reading_372(reply, kelvin=False)
 
 
 class InputChannel(Channel):
-    """One input of the 372: a scanner channel (1–16) or the control input ``A``."""
+    """What every input of the 372 has: readings, scan settings, filter, name, limit."""
 
     channel_label = "input"
 
@@ -351,15 +230,35 @@ class InputChannel(Channel):
         if hook is not None:
             hook(self.id, settings)
 
+    kelvin_reading = measurement(
+        "RDGK? {ch};RDGST? {ch}",
+        """Get the temperature with the instrument's verdict, both in one exchange
+        (Reading: kelvin, RDGST? as quality flags; 0 K with no curve is INVALID).""",
+        separator=";",
+        cast=str,
+        get_process=parse_kelvin_reading,
+        get_process_list=parse_kelvin_reading,
+        unit="K",
+    )
+    resistance_reading = measurement(
+        "RDGR? {ch};RDGST? {ch}",
+        """Get the resistance with the instrument's verdict, both in one exchange
+        (Reading: ohms, RDGST? as quality flags).""",
+        separator=";",
+        cast=str,
+        get_process=parse_resistance_reading,
+        get_process_list=parse_resistance_reading,
+        unit="Ohm",
+    )
     kelvin = measurement(
-        "KRDG? {ch}",
-        """Get the temperature in kelvin (float; 0 when no curve).""",
+        "RDGK? {ch}",
+        """Get the temperature in kelvin (float; 0 when no curve; see kelvin_reading).""",
         get_process=reply_float,
         unit="K",
     )
     resistance = measurement(
-        "SRDG? {ch}",
-        """Get the sensor resistance in ohms (float).""",
+        "RDGR? {ch}",
+        """Get the sensor resistance in ohms (float; see resistance_reading).""",
         get_process=reply_float,
         unit="Ohm",
     )
@@ -402,42 +301,6 @@ class InputChannel(Channel):
         "scan_settings", "tempco", "Control the sensor's temperature coefficient (Tempco)."
     )
 
-    input_type = control(
-        "INTYPE? {ch}",
-        "INTYPE {ch},%s,%s,%s,%s,%s,%s",
-        """Control excitation and range in physical units (InputType).""",
-        validator=structured,
-        values=InputType,
-        cast=str,
-        get_process=InputType.from_reply,
-        get_process_list=InputType.from_reply,
-    )
-    excitation_mode = field_property(
-        "input_type", "mode", "Get the excitation mode (ExcitationMode).", settable=False
-    )
-    excitation = field_property(
-        "input_type",
-        "excitation",
-        "Get the excitation amplitude (float, V in voltage mode, A in current mode).",
-        settable=False,
-    )
-    voltage_excitation = _excitation_property(ExcitationMode.VOLTAGE, "V")
-    current_excitation = _excitation_property(ExcitationMode.CURRENT, "A")
-    autorange = field_property(
-        "input_type", "autorange", "Control the autorange setting (Autorange)."
-    )
-    resistance_range = field_property(
-        "input_type",
-        "resistance_range",
-        "Control the resistance range: full scale in ohms (float, 2e-3 to 63.2e6).",
-    )
-    cs_shunt = field_property(
-        "input_type", "cs_shunt", "Control whether the current source is shunted (bool)."
-    )
-    units = field_property(
-        "input_type", "units", "Control the preferred units, kelvin or ohms (SensorUnits)."
-    )
-
     filter = control(
         "FILTER? {ch}",
         "FILTER {ch},%s,%s,%s",
@@ -461,21 +324,11 @@ class InputChannel(Channel):
     temperature_limit = control(
         "TLIMIT? {ch}",
         "TLIMIT {ch},%s",
-        """Control the temperature limit in kelvin above which all outputs are switched
-        off (float, 0 disables).""",
+        """Control the temperature limit in kelvin above which the instrument switches
+        every output off (float, 0-2000; 0 disables): the hardware backstop.""",
         validator=in_range,
-        values=(0.0, 2000.0),
+        values=TLIMIT_RANGE_K,
         unit="K",
         get_process=reply_float,
         set_process=decimal_text,
-    )
-    excitation_frequency = control(
-        "FREQ? {ch}",
-        "FREQ {ch},%d",
-        """Control the excitation frequency in hertz (float: 9.8, 11.6, 13.7, 16.2 or 18.2).""",
-        validator=in_set,
-        values=FREQUENCIES,
-        map_values=True,
-        unit="Hz",
-        get_process=reply_int,
     )

@@ -7,9 +7,14 @@ Each output is a PyMeasure ``Channel`` (``ls.sample_heater``,
   (:class:`~drivers.lakeshore.ls372_codes.OutputMode`), ``control_input``
   (``"A"``, 1–16, or 0 for none), ``powerup_enable``, ``polarity``,
   ``output_filter``, ``delay`` (s); one property per field;
-* ``heater_setup`` (``HTRSET``, outputs 0 and 1 only): :class:`HeaterSetup` —
-  resistance (Ω), maximum current (A; 0 = user limit), user maximum current
-  (A), display;
+* ``heater_setup`` (``HTRSET``, outputs 0 and 1 only):
+  :class:`~drivers.lakeshore.ls372_heater.SampleHeaterSetup` (resistance in
+  Ω, display) on the sample heater,
+  :class:`~drivers.lakeshore.ls372_heater.WarmupHeaterSetup` (25 / 50 Ω,
+  maximum current 0.45 / 0.63 A or a user limit, display) on the warm-up heater;
+* ``zone(n)`` / ``set_zone(n, row)`` and ``zones`` (``ZONE``, outputs 0 and 1):
+  the ten-row zone table as :class:`~drivers.lakeshore.ls372_heater.SampleZone`
+  / :class:`~drivers.lakeshore.ls372_heater.WarmupZone` rows;
 * ``heater_range``: the sample heater's full-scale current in amperes
   (0 = off, 31.6e-6 … 0.1); on/off (bool) for outputs 1 and 2;
 * ``manual_output`` (``MOUT``, %), ``setpoint`` (``SETP``, K; use
@@ -18,8 +23,12 @@ Each output is a PyMeasure ``Channel`` (``ls.sample_heater``,
   ``ramp_rate``), ``ramping`` (``RAMPST?``), ``heater_status`` (``HTRST?``);
 * methods ``start_ramp(target, rate)``, ``stop_ramp()`` and ``off()``.
 
-The sample heater also has ``heater_output`` (``HTR?``), the still output
-``still_output`` (``STILL``, %).
+The sample heater also has ``heater_output`` (``HTR?``), the warm-up and
+still outputs ``heater_output`` (``AOUT?``); the heaters (0, 1) have
+``heater_output_reading``: the output and ``HTRST?`` in one exchange, as a
+:class:`~drivers.readings.Reading` flagged ``OUTPUT_FAULT`` ("HTRST 1: open
+load", "HTRST 2: short") when the heater reports a fault. The still output
+has ``still_output`` (``STILL``, %).
 """
 
 from __future__ import annotations
@@ -29,15 +38,22 @@ from typing import Any, ClassVar
 
 from pymeasure.instruments import Channel
 
+from drivers.errors import SettingOutOfRange
 from drivers.lakeshore.loops import BOOL_CODES, PIDGains, Ramp, RampActions
 from drivers.lakeshore.ls372_codes import (
-    SAMPLE_HEATER_MAX_CURRENTS,
     SAMPLE_HEATER_RANGES,
-    HeaterDisplay,
     HeaterStatus,
     OutputMode,
     Polarity,
 )
+from drivers.lakeshore.ls372_heater import (
+    ZONES,
+    SampleHeaterSetup,
+    SampleZone,
+    WarmupHeaterSetup,
+    WarmupZone,
+)
+from drivers.lakeshore.status import heater_reading
 from drivers.lakeshore.wire import (
     Structured,
     decimal_text,
@@ -48,7 +64,17 @@ from drivers.lakeshore.wire import (
     reply_int,
     structured,
 )
-from drivers.validators import bad_reply, control, in_range, in_set, int_in_range, measurement
+from drivers.readings import Reading
+from drivers.validators import (
+    bad_reply,
+    control,
+    in_range,
+    in_set,
+    instrument_name,
+    int_in_range,
+    measurement,
+    require_in_range,
+)
 
 CONTROL_INPUTS: list[Any] = [0, "A", *range(1, 17)]
 """What an output can control from: 0 none, ``"A"`` the control input, 1–16 scanner channels."""
@@ -139,66 +165,6 @@ class OutputSetup(Structured):
 
 
 @dataclass(frozen=True)
-class HeaterSetup(Structured):
-    """``HTRSET``: the heater load and current limit.
-
-    Attributes:
-        resistance: heater resistance in ohms (1–2000).
-        max_current: maximum current in amperes: 0.45, 0.63, or 0 to use ``max_user_current``.
-        max_user_current: user current limit in amperes (0–0.63).
-        display: heater output shown (and ``HTR?`` answered) as current or power.
-    """
-
-    resistance: float
-    max_current: float
-    max_user_current: float
-    display: HeaterDisplay
-
-    RULES: ClassVar[dict[str, tuple[Any, Any, str]]] = {
-        "resistance": (in_range, (1.0, 2000.0), "Ohm"),
-        "max_current": (in_set, SAMPLE_HEATER_MAX_CURRENTS, "A"),
-        "max_user_current": (in_range, (0.0, 0.63), "A"),
-        "display": (in_set, list(HeaterDisplay), ""),
-    }
-
-    @classmethod
-    def from_reply(cls, reply: Any) -> HeaterSetup:
-        """Parse an ``HTRSET?`` reply such as ``120.000,2,0.000,1``.
-
-        Args:
-            reply: the reply.
-
-        Returns:
-            The set-up.
-        """
-        f = reply_fields(reply, 4)
-        code = reply_int(f[1])
-        currents = {idx: amps for amps, idx in SAMPLE_HEATER_MAX_CURRENTS.items()}
-        if code not in currents:
-            raise bad_reply(reply, "maximum current code is not 0, 1 or 2")
-        return cls(
-            resistance=reply_float(f[0]),
-            max_current=currents[code],
-            max_user_current=reply_float(f[2]),
-            display=reply_enum(HeaterDisplay, f[3]),
-        )
-
-    def wire(self) -> tuple[str, ...]:
-        """Validate and format the ``HTRSET`` arguments after the output number.
-
-        Returns:
-            ``(resistance, max current code, max user current, display)`` as text.
-        """
-        c = self.checked()
-        return (
-            decimal_text(c["resistance"]),
-            str(SAMPLE_HEATER_MAX_CURRENTS[c["max_current"]]),
-            decimal_text(c["max_user_current"]),
-            str(int(c["display"])),
-        )
-
-
-@dataclass(frozen=True)
 class PID372(PIDGains):
     """PID gains of a 372 output: P 0–1000, I 0–10000, D 0–2500."""
 
@@ -208,18 +174,114 @@ class Ramp372(Ramp):
     """Setpoint ramp of a 372 output: rate 0.001–100 K/min."""
 
 
-def _heater_setup() -> Any:
+def _heater_setup(setup: Any) -> Any:
     return control(
         "HTRSET? {ch}",
         "HTRSET {ch},%s,%s,%s,%s",
-        """Control the heater set-up (HeaterSetup: resistance, max_current,
-        max_user_current, display).""",
+        f"""Control the heater set-up ({setup.__name__}).""",
         validator=structured,
-        values=HeaterSetup,
+        values=setup,
         cast=str,
-        get_process=HeaterSetup.from_reply,
-        get_process_list=HeaterSetup.from_reply,
+        get_process=setup.from_reply,
+        get_process_list=setup.from_reply,
     )
+
+
+def _heater_reading(query: str) -> Any:
+    def parse(reply: Any) -> Reading:
+        return heater_reading(reply, query)
+
+    return measurement(
+        f"{query};HTRST? {{ch}}",
+        """Get the heater output with the heater's own verdict (HTRST?) in one exchange
+        (Reading, flagged OUTPUT_FAULT with 'open load' or 'short').""",
+        separator=";",
+        cast=str,
+        get_process=parse,
+        get_process_list=parse,
+        unit="%",
+    )
+
+
+class ZoneTable:
+    """Mix-in for the heaters with a ``ZONE`` table; ``ZONE_ROW`` is the row class."""
+
+    ZONE_ROW: ClassVar[type[SampleZone]] = SampleZone
+
+    # Provided by PyMeasure's Channel.
+    ask: Any
+    write: Any
+
+    def _zone_number(self, number: Any) -> int:
+        return int(require_in_range(number, 1, 10, instrument=instrument_name(self),
+                                    command="zone", integer=True))
+
+    def zone(self, number: int) -> SampleZone:
+        """Read one row of the zone table (``ZONE? o,z``).
+
+        Args:
+            number: zone 1–10.
+
+        Returns:
+            The row (:class:`SampleZone` or :class:`WarmupZone`).
+        """
+        n = self._zone_number(number)
+        return self.ZONE_ROW.from_reply(self.ask(f"ZONE? {{ch}},{n}"))
+
+    def _zone_args(self, number: Any, row: Any) -> str:
+        n = self._zone_number(number)
+        cls = self.ZONE_ROW
+        if isinstance(row, tuple):
+            row = cls(*row)
+        if type(row) is not cls:  # a warm-up row is a SampleZone subclass: not interchangeable
+            raise SettingOutOfRange(instrument=instrument_name(self), command=f"zone {n}",
+                                    value=row, allowed=f"a {cls.__name__}")
+        try:
+            args = row.wire()
+        except SettingOutOfRange as exc:
+            raise SettingOutOfRange(instrument=instrument_name(self),
+                                    command=f"zone {n}.{exc.command}", value=exc.value,
+                                    allowed=exc.allowed, unit=exc.unit) from None
+        return f"{n},{','.join(args)}"
+
+    def set_zone(self, number: int, row: Any) -> None:
+        """Write one row of the zone table (``ZONE o,z,...``), validated first.
+
+        Args:
+            number: zone 1–10.
+            row: the row (the output's zone class, or a tuple of its fields).
+
+        Raises:
+            SettingOutOfRange: a field is refused; nothing is sent.
+        """
+        self.write(f"ZONE {{ch}},{self._zone_args(number, row)}")
+
+    @property
+    def zones(self) -> list[SampleZone]:
+        """Control the whole zone table (list of up to 10 rows, zone 1 first).
+
+        Setting validates every row, and that the upper bounds of the rows
+        given rise from one zone to the next (a row whose bound is not above
+        the previous one would never be used), before sending anything; rows
+        beyond the list keep what they hold.
+        """
+        return [self.zone(n) for n in ZONES]
+
+    @zones.setter
+    def zones(self, rows: Any) -> None:
+        rows = list(rows)
+        if not 1 <= len(rows) <= len(ZONES):
+            raise SettingOutOfRange(instrument=instrument_name(self), command="zones",
+                                    value=len(rows), allowed="1 to 10 rows")
+        commands = [self._zone_args(n, row) for n, row in zip(ZONES, rows, strict=False)]
+        bounds = [float(c.split(",")[1]) for c in commands]
+        for n in range(1, len(bounds)):
+            if not bounds[n] > bounds[n - 1]:
+                raise SettingOutOfRange(
+                    instrument=instrument_name(self), command=f"zones[{n + 1}].upper_bound",
+                    value=bounds[n], allowed=f"above zone {n}'s {bounds[n - 1]:g}", unit="K")
+        for args in commands:
+            self.write(f"ZONE {{ch}},{args}")
 
 
 class OutputChannel(RampActions, Channel):
@@ -320,10 +382,13 @@ class OutputChannel(RampActions, Channel):
         self.write("RANGE {ch},0")
 
 
-class SampleHeater(OutputChannel):
+class SampleHeater(ZoneTable, OutputChannel):
     """Output 0, the sample (mixing-chamber) heater: a current source with ranges."""
 
-    heater_setup = _heater_setup()
+    ZONE_ROW = SampleZone
+
+    heater_setup = _heater_setup(SampleHeaterSetup)
+    heater_output_reading = _heater_reading("HTR?")
 
     heater_range = control(
         "RANGE? {ch}",
@@ -345,10 +410,19 @@ class SampleHeater(OutputChannel):
     )
 
 
-class WarmupHeater(OutputChannel):
+class WarmupHeater(ZoneTable, OutputChannel):
     """Output 1, the warm-up heater."""
 
-    heater_setup = _heater_setup()
+    ZONE_ROW = WarmupZone
+
+    heater_setup = _heater_setup(WarmupHeaterSetup)
+    heater_output = measurement(
+        "AOUT? {ch}",
+        """Get the warm-up heater output in percent (float).""",
+        get_process=reply_float,
+        unit="%",
+    )
+    heater_output_reading = _heater_reading("AOUT? {ch}")
 
     heater_range = control(
         "RANGE? {ch}",
@@ -372,6 +446,12 @@ class StillHeater(OutputChannel):
         values=BOOL_CODES,
         map_values=True,
         get_process=reply_int,
+    )
+    heater_output = measurement(
+        "AOUT? {ch}",
+        """Get the still / analog output in percent (float).""",
+        get_process=reply_float,
+        unit="%",
     )
     still_output = control(
         "STILL?",

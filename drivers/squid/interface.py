@@ -18,14 +18,17 @@ member                    unit   meaning
 ``integrator_capacitor``  F      an enum member; its ``value`` is in farads
 ``mode``                         :class:`LoopMode`: ``idle``, ``tune``, ``lock``
 ``reset_integrator()``           short the integrator, then release (relock)
-``heat(duration_s)``             flux-trap removal: heat the SQUID normal
+``heat(duration_s)``             flux-trap removal: heat the SQUID normal, cool, relock
 ========================  =====  ===============================================
 
 Every value is SI (amperes, volts, ohms, farads, seconds). Setting a value
 outside what the electronics can produce raises
 :class:`drivers.errors.SettingOutOfRange` before anything is sent; reading a
 value returns what the electronics hold, or, for write-only electronics such
-as the PFL-102, the last value actually sent (quantised to the DAC).
+as the PFL-102, the last value actually sent (quantised to the DAC). Such
+electronics set :attr:`SquidController.READS_BACK` to False: the daemon then
+gets no poll specs and no read-back getters, because the last value sent is
+the driver's memory, not a measurement.
 
 For the author of the next implementation (e.g. a Magnicon XXF-1 driver):
 
@@ -65,7 +68,8 @@ class LoopMode(StrEnum):
     """State of the flux-locked loop.
 
     Attributes:
-        IDLE: loop open and output at zero (neither tune nor lock).
+        IDLE: loop open and output off, for electronics that document such a
+            state (the PFL-102 does not: it is always in tune or lock).
         TUNE: open loop; the output is the amplified SQUID voltage V(Phi),
             used to choose bias, flux offset and lock point.
         LOCK: closed loop; the integrator feeds flux back through the
@@ -97,7 +101,14 @@ class SquidController(ABC, Generic[R, C]):
     Type parameters: ``R`` is the implementation's feedback-resistor enum
     (values in ohms), ``C`` its integrator-capacitor (loop-speed) enum (values
     in farads).
+
+    Attributes:
+        READS_BACK: whether the electronics can report their settings; when
+            False the getters return the last value sent, and neither poll
+            specs nor control-spec getters are offered to the daemon.
     """
+
+    READS_BACK: bool = True
 
     # ---- settings ------------------------------------------------------------------------
 
@@ -167,7 +178,9 @@ class SquidController(ABC, Generic[R, C]):
 
         Args:
             duration_s: how long the heater stays on. The implementation
-                validates it and restores the previous settings afterwards.
+                validates it, waits for the SQUID to cool down again and
+                then restores the previous settings (relocking a loop that
+                was locked).
         """
 
     @abstractmethod
@@ -222,6 +235,10 @@ class SquidController(ABC, Generic[R, C]):
     def _getter(self, name: str) -> Any:
         return partial(getattr, self, name)
 
+    def _read_back(self, name: str) -> Any:
+        """The getter the daemon may use to read setting ``name`` back, or None."""
+        return self._getter(name) if self.READS_BACK else None
+
     def _reading(self, name: str) -> Reading:
         return Reading.of(getattr(self, name))
 
@@ -237,7 +254,7 @@ class SquidController(ABC, Generic[R, C]):
                 unit=unit,
                 set=self._setter(name),
                 validate=partial(self.check_setting, name),
-                get=self._getter(name),
+                get=self._read_back(name),
                 allowed=self.allowed(name),
             )
             for name, unit in SQUID_SETTINGS.items()
@@ -247,8 +264,11 @@ class SquidController(ABC, Generic[R, C]):
         """Describe the readable quantities: the numeric settings, read back.
 
         Returns:
-            Poll specs for bias current, flux offset and output offset.
+            Poll specs for bias current, flux offset and output offset; none
+            when the electronics cannot read back (:attr:`READS_BACK`).
         """
+        if not self.READS_BACK:
+            return []
         return [
             PollSpec(
                 name=name,

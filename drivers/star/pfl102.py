@@ -12,33 +12,45 @@ implemented identically in :mod:`drivers.star.pfl102_frames`:
   select (1 = SQUID, 0 = array), bits 4-7 test signal onto SQUID bias /
   array bias / SQUID flux / array flux, bits 8-9 integrator capacitor
   (1.5 nF ``0x0000``, 15 nF ``0x0100``, 150 nF ``0x0200``), bit 10 LOCK,
-  bit 11 TUNE, bit 12 heater;
+  bit 11 TUNE (exactly one of the two), bit 12 heater;
 * parameter word: ``(code << 4) | select`` with a 12-bit DAC code,
   ``value = full_scale * code / 4095``; select 0 SQUID flux (100 uA),
   1 array flux (200 uA), 2 SQUID bias (2000 uA), 3 array bias (100 uA),
   4 output offset (-9.8 .. +9.8 mV).
 
-The unit never answers and cannot be read back. Each channel therefore
-keeps a shadow of what it last *sent* (decoded from the frames themselves,
-so a getter returns the DAC-quantised value really in effect), starting from
-the documented power-on state (tune, 100 kOhm, 1.5 nF, every DAC code 0).
-After a controller power cycle or when another program has touched it,
-call :meth:`PFL102Channel.write_all` to push the shadow to the hardware.
+The unit never answers and cannot be read back. Each card therefore has a
+shadow of what was last *sent* (decoded from the frames themselves, so a
+getter returns the DAC-quantised value really in effect), kept by
+:class:`~drivers.star.pfl102_state.ShadowStore`. With ``state_file`` (the
+daemon passes one: the class sets ``KEEPS_STATE``) the shadow survives a
+restart, so the first control word after a restart carries the lock state
+the SQUID already has instead of a default that would unlock it. Without
+a state file the shadow starts in the safe tune state
+(:data:`~drivers.star.pfl102_frames.SAFE_CONTROL`, every DAC code 0);
+:meth:`PFL102Channel.write_all` pushes the shadow to the hardware (after a
+controller power cycle, or when another program has touched it).
+
+The shadow is never offered to the daemon as a read-back: the control specs
+have no getter and there are no poll specs, because nothing here measures
+what the card holds.
 
 Interface::
 
-    pfl = PFL102("ASRL/dev/ttyUSB0::INSTR", channels=(1, 2))   # no I/O yet
+    pfl = PFL102("ASRL/dev/ttyUSB0::INSTR", channels=(1, 2),
+                 state_file="state/pfl102.json")   # no I/O, no file access yet
     squid = pfl.ch_1                      # or pfl.channel(1); a SquidController
     squid.bias_current = 25e-6            # A; SettingOutOfRange outside 0..2 mA
     squid.feedback_resistor = FeedbackResistor.R_10K   # or 1e4
     squid.mode = LoopMode.LOCK            # or squid.lock(); "lock" also accepted
     squid.reset_integrator()
-    squid.heat(0.2)                       # heater pulse, settings restored after
-    pfl.poll_specs(); pfl.control_specs(); pfl.action_specs()   # names "ch1.bias_current"
+    squid.heat(0.2)                       # heater pulse, 10 s cool-down, relock
+    pfl.control_specs(); pfl.action_specs()   # names "ch1.bias_current"
 """
 
 from __future__ import annotations
 
+import math
+import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import partial
@@ -48,13 +60,13 @@ from pymeasure.instruments import Channel, Instrument
 
 from drivers import validators as v
 from drivers.common import ActionSpec, ControlSpec, PollSpec
-from drivers.errors import InstrumentReplyError
+from drivers.errors import InstrumentReplyError, SettingOutOfRange
 from drivers.squid.interface import LoopMode, SquidController
 from drivers.star.pfl102_frames import (
     CAPACITOR_CODES,
+    CONTROL_MAX,
     MODE_CODES,
     PARAMETER_RANGES,
-    POWER_ON_CONTROL,
     RESISTOR_CODES,
     STAGE_CODES,
     TEST_CODES,
@@ -66,10 +78,12 @@ from drivers.star.pfl102_frames import (
     Register,
     SignalInjection,
     build_frame,
+    defined_control_word,
     from_code,
     parse_frame,
     to_code,
 )
+from drivers.star.pfl102_state import CardShadow, ShadowStateError, ShadowStore
 
 __all__ = [
     "ControlBit",
@@ -81,13 +95,24 @@ __all__ = [
     "PFL102Channel",
     "Parameter",
     "Register",
+    "ShadowStateError",
     "SignalInjection",
     "build_frame",
     "parse_frame",
 ]
 
-#: Longest heater pulse :meth:`PFL102Channel.heat` accepts, s.
+#: Heater on-time :meth:`PFL102Channel.heat` accepts, s: at least one heater refresh;
+#: at most 10 s, so that a typing error cannot dump heat into the cold stage for minutes.
+HEAT_MIN_S = 0.1
 HEAT_MAX_S = 10.0
+#: The flux-removal procedure transcribed from the SCC manual (section 6.5) repeats
+#: the heater word every 0.1 s while heating ...
+HEATER_REFRESH_S = 0.1
+#: ... and waits 10 s with the heater off before the settings are restored and the
+#: loop relocks: the SQUID must be superconducting again, or it traps flux anew.
+COOL_DOWN_S = 10.0
+#: Longest cool-down :meth:`PFL102Channel.heat` accepts, s.
+COOL_DOWN_MAX_S = 600.0
 
 
 # ---- property factories ----------------------------------------------------------------------
@@ -110,7 +135,7 @@ def _dac_property(select: Parameter, docs: str, unit: str) -> v.CheckedProperty:
     )
 
     def fget(self: PFL102Channel) -> float:
-        return from_code(self.codes[select], low, high)
+        return from_code(self._shadow.codes[select], low, high)
 
     return v.CheckedProperty(
         property(fget, setter.inner.fset),
@@ -156,46 +181,69 @@ class PFL102Channel(Channel, SquidController[FeedbackResistor, IntegratorCapacit
     """
 
     channel_label = "channel"
+    READS_BACK = False
 
-    def __init__(self, parent: Instrument, id: int, **kwargs: Any) -> None:
-        self.control_word = POWER_ON_CONTROL
-        self.codes: dict[Parameter, int] = {select: 0 for select in Parameter}
-        super().__init__(parent, id, **kwargs)
+    # ---- the shadow --------------------------------------------------------------------------
+
+    @property
+    def _shadow(self) -> CardShadow:
+        store: ShadowStore = self.parent.shadow
+        return store.card(int(self.id))
+
+    @property
+    def control_word(self) -> int:
+        """Get the digital control word last sent to this card (the shadow; nothing is sent)."""
+        return self._shadow.control_word
+
+    @property
+    def codes(self) -> dict[Parameter, int]:
+        """Get a copy of the DAC codes last sent to this card (the shadow; nothing is sent)."""
+        return dict(self._shadow.codes)
 
     # ---- transport: "RRDDDD" in, a full frame with address and parity out ------------------
 
     def write(self, command: str, **kwargs: Any) -> None:
-        """Send one register write and record it in the shadow.
+        """Send one register write and record it in the (persisted) shadow.
 
         Args:
             command: opcode and data as six hex digits, ``"RRDDDD"``
                 (what the properties produce); the card address and the
                 parity bit are added here.
             **kwargs: passed to the adapter.
+
+        Raises:
+            ShadowStateError: the state file cannot be used; nothing was sent.
         """
         register = Register(int(command[:2], 16))
         data = int(command[2:6], 16)
+        store: ShadowStore = self.parent.shadow
+        store.card(int(self.id))  # a broken state file stops us before anything is sent
         self.parent.write(build_frame(int(self.id), register, data), **kwargs)
-        if register is Register.DIGITAL_CONTROL:
-            self.control_word = data
-        else:
-            self.codes[Parameter(data & 0xF)] = data >> 4
+        store.record(int(self.id), register, data)
 
     def write_control(self, word: int) -> None:
         """Write a whole digital control word (the unit replaces all bits at once).
 
         Args:
-            word: the 16-bit word; bits 13-15 must be 0.
+            word: the 16-bit word; bits 13-15 must be 0, and only the manual's
+                codes are accepted (:func:`defined_control_word`).
+
+        Raises:
+            SettingOutOfRange: a word outside the manual's codes; nothing is sent.
         """
-        v.require_in_range(
-            word,
-            0,
-            0x1FFF,
-            instrument=v.instrument_name(self),
-            command="control word",
-            integer=True,
-        )
+        name = v.instrument_name(self)
+        v.require_in_range(word, 0, CONTROL_MAX, instrument=name, command="control word",
+                           integer=True)
+        if not defined_control_word(word):
+            raise SettingOutOfRange(
+                instrument=name, command="control word", value=f"{word:#06x}",
+                allowed="reserved bits 0, resistor and capacitor codes of the manual, "
+                        "exactly one of LOCK (0x0400) and TUNE (0x0800)",
+            )
         self.write(f"{Register.DIGITAL_CONTROL:02X}{word:04X}")
+
+    def _write_code(self, select: Parameter, code: int) -> None:
+        self.write(f"{Register.PARAMETER:02X}{(code << 4) | select:04X}")
 
     # ---- DAC parameters ----------------------------------------------------------------------
 
@@ -268,37 +316,57 @@ class PFL102Channel(Channel, SquidController[FeedbackResistor, IntegratorCapacit
         self.write_control(word | ControlBit.RESET)
         self.write_control(word)
 
-    def heat(self, duration_s: float = 0.2, *, sleep: Callable[[float], None] = time.sleep) -> None:
-        """Remove trapped flux with a heater pulse, then restore every setting.
+    def heat(
+        self,
+        duration_s: float = 0.2,
+        cool_s: float = COOL_DOWN_S,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        """Remove trapped flux: heat the SQUID normal, let it cool, restore and relock.
 
-        The SQUID and array biases are set to zero while the heater is on
-        (a normal SQUID with bias current only dissipates more), then the
-        previous parameters and control word are written again and the
-        integrator is reset.
+        The procedure of the SCC manual (section 6.5): the SQUID and array
+        bias and flux currents are set to zero, the loop is opened (TUNE) and
+        the heater switched on, its word repeated every
+        :data:`HEATER_REFRESH_S`; then the heater goes off and the card waits
+        ``cool_s`` (at least the documented :data:`COOL_DOWN_S`) before the
+        four currents are restored and the previous control word is written
+        with an integrator reset, which relocks a loop that was locked.
+        Should a write fail on the way, the heater is still switched off
+        and the currents stay at zero.
 
         Args:
-            duration_s: heater on-time, 0 to 10 s.
-            sleep: how to wait for ``duration_s`` (tests pass a no-op).
+            duration_s: heater on-time, 0.1 to 10 s.
+            cool_s: wait after the heater is off, 10 to 600 s.
+            sleep: how to wait (tests pass a recorder).
         """
-        duration = v.require_in_range(
-            duration_s,
-            0.0,
-            HEAT_MAX_S,
-            instrument=v.instrument_name(self),
-            command="heat duration_s",
-            unit="s",
-        )
-        saved_word, saved_codes = self.control_word, dict(self.codes)
-        self.bias_current = 0.0
-        self.array_bias = 0.0
-        self.write_control(saved_word | ControlBit.HEATER)
+        name = v.instrument_name(self)
+        duration = v.require_in_range(duration_s, HEAT_MIN_S, HEAT_MAX_S, instrument=name,
+                                      command="heat duration_s", unit="s")
+        cool = v.require_in_range(cool_s, COOL_DOWN_S, COOL_DOWN_MAX_S, instrument=name,
+                                  command="heat cool_s", unit="s")
+        saved_word = self.control_word & ~(ControlBit.RESET | ControlBit.HEATER)
+        saved_codes = self.codes
+        zeroed = (Parameter.SQUID_BIAS, Parameter.ARRAY_BIAS, Parameter.SQUID_FLUX,
+                  Parameter.ARRAY_FLUX)
+        for select in zeroed:
+            self._write_code(select, 0)
+        # Loop open while the SQUID is normal: a locked integrator would run into a rail.
+        kept = saved_word & (ControlBit.FEEDBACK_RESISTOR | ControlBit.INTEGRATOR_CAPACITOR
+                             | ControlBit.FEEDBACK_SQUID)
+        open_word = kept | ControlBit.TUNE
         try:
-            sleep(duration)
+            refreshes = max(1, math.ceil(duration / HEATER_REFRESH_S - 1e-9))
+            for _ in range(refreshes):
+                self.write_control(open_word | ControlBit.HEATER)
+                sleep(duration / refreshes)
         finally:
-            self.write_control(saved_word & ~ControlBit.HEATER)
-            for select in (Parameter.SQUID_BIAS, Parameter.ARRAY_BIAS):
-                self.write(f"{Register.PARAMETER:02X}{(saved_codes[select] << 4) | select:04X}")
-        self.reset_integrator()
+            self.write_control(open_word)
+        sleep(cool)
+        for select in zeroed:
+            self._write_code(select, saved_codes[select])
+        self.write_control(saved_word | ControlBit.RESET)
+        self.write_control(saved_word)
 
     def write_all(self) -> None:
         """Send the whole shadow state (control word and all five parameters).
@@ -307,8 +375,9 @@ class PFL102Channel(Channel, SquidController[FeedbackResistor, IntegratorCapacit
         hardware matches what this driver reports.
         """
         self.write_control(self.control_word)
+        codes = self.codes
         for select in Parameter:
-            self.write(f"{Register.PARAMETER:02X}{(self.codes[select] << 4) | select:04X}")
+            self._write_code(select, codes[select])
 
     # ---- validation for the daemon -----------------------------------------------------------
 
@@ -341,6 +410,9 @@ class PFL102Channel(Channel, SquidController[FeedbackResistor, IntegratorCapacit
     def control_specs(self) -> list[ControlSpec]:
         """Describe the settings: the common SQUID ones plus array bias/flux and test input.
 
+        None has a getter: the card cannot be read back, and the shadow is not a
+        measurement (a set-and-verify would only compare the driver with itself).
+
         Returns:
             The control specs, names without channel prefix.
         """
@@ -351,19 +423,22 @@ class PFL102Channel(Channel, SquidController[FeedbackResistor, IntegratorCapacit
                 unit=unit,
                 set=self._setter(name),
                 validate=partial(self.check_setting, name),
-                get=self._getter(name),
+                get=self._read_back(name),
                 allowed=self.allowed(name),
             )
             for name, unit in extras.items()
         ]
 
     def action_specs(self) -> list[ActionSpec]:
-        """Describe the actions: the common SQUID ones plus ``write_all``.
+        """Describe the actions: the common SQUID ones (``heat`` with ``cool_s``) and ``write_all``.
 
         Returns:
             The action specs.
         """
-        return super().action_specs() + [
+        common = [spec for spec in super().action_specs() if spec.name != "heat"]
+        return common + [
+            ActionSpec("heat", self.heat, "flux-trap removal: heater pulse, cool-down, relock",
+                       ("duration_s", "cool_s")),
             ActionSpec("write_all", self.write_all, "send the whole shadow state again"),
         ]
 
@@ -376,14 +451,20 @@ class PFL102(Instrument):
         name: instrument name used in messages.
         channels: card addresses (1..8) fitted in this PCI-100; each becomes
             ``self.ch_<n>`` and ``self.channels[n]``.
+        state_file: JSON file that keeps the shadow across restarts (read on
+            first use, rewritten after every frame); None keeps it in memory.
         **kwargs: passed to the VISA adapter (e.g. ``visa_library="@py"``).
     """
+
+    #: The daemon gives drivers that say so a ``state_file`` in its state directory.
+    KEEPS_STATE = True
 
     def __init__(
         self,
         adapter: Any,
         name: str = "PFL-102",
         channels: Sequence[int] = (1,),
+        state_file: str | os.PathLike[str] | None = None,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("write_termination", "")
@@ -393,6 +474,7 @@ class PFL102(Instrument):
             v.require_in_range(c, 1, 8, instrument=name, command="channels", integer=True)
             for c in channels
         ]
+        self.shadow = ShadowStore(state_file, addresses)
         for address in addresses:
             self.add_child(PFL102Channel, address, collection="channels", prefix="ch_")
 
@@ -417,23 +499,15 @@ class PFL102(Instrument):
         return [cards[address] for address in sorted(cards)]
 
     def poll_specs(self) -> list[PollSpec]:
-        """Describe every card's readable settings, named ``ch<n>.<setting>``.
+        """Describe the readable quantities: none.
+
+        The cards measure nothing and cannot be read back; publishing the
+        shadow as data would present the driver's memory as a measurement.
 
         Returns:
-            The poll specs of all cards.
+            An empty list.
         """
-        return [
-            PollSpec(
-                f"ch{card.id}.{spec.name}",
-                spec.unit,
-                spec.read,
-                spec.period_s,
-                spec.quantity,
-                spec.kind,
-            )
-            for card in self._cards()
-            for spec in card.poll_specs()
-        ]
+        return []
 
     def control_specs(self) -> list[ControlSpec]:
         """Describe every card's settings, named ``ch<n>.<setting>``.

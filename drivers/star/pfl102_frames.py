@@ -2,7 +2,10 @@
 
 The bit layout is the one documented in ``simulators/servers/pfl102.py``
 (after the vendor's SCC manual, section 6.5); the driver in
-:mod:`drivers.star.pfl102` builds every frame with the helpers here.
+:mod:`drivers.star.pfl102` builds every frame with the helpers here. Only
+the documented codes exist here: the loop mode is either LOCK or TUNE
+(never both, never neither), the feedback resistor and the integrator
+capacitor each have three codes.
 
 Interface: :func:`build_frame` / :func:`parse_frame` (with odd parity),
 :func:`to_code` / :func:`from_code` (12-bit DAC scaling), the instrument
@@ -22,11 +25,12 @@ from drivers.squid.interface import LoopMode
 
 __all__ = [
     "CAPACITOR_CODES",
+    "CONTROL_MAX",
     "DAC_MAX",
     "MODE_CODES",
     "PARAMETER_RANGES",
-    "POWER_ON_CONTROL",
     "RESISTOR_CODES",
+    "SAFE_CONTROL",
     "STAGE_CODES",
     "TEST_CODES",
     "ControlBit",
@@ -37,13 +41,18 @@ __all__ = [
     "Register",
     "SignalInjection",
     "build_frame",
+    "defined_control_word",
     "from_code",
     "parse_frame",
     "to_code",
 ]
 
 DAC_MAX = 0xFFF
-POWER_ON_CONTROL = 0x0800
+#: Bits 13-15 of the control word are reserved (0).
+CONTROL_MAX = 0x1FFF
+#: Tune, 100 kOhm, 1.5 nF, no reset, heater and test signal off: the state a
+#: controlling program puts a card in before tuning (the shadow's starting point).
+SAFE_CONTROL = 0x0800
 
 
 class Register(IntEnum):
@@ -123,8 +132,9 @@ CAPACITOR_CODES: dict[IntegratorCapacitor, int] = {
     IntegratorCapacitor.C_15N: 0x0100,
     IntegratorCapacitor.C_150N: 0x0200,
 }
+# The PFL-102 has no documented "idle": one of LOCK (integrator drives the feedback)
+# and TUNE (amplifier to the output) is always set.
 MODE_CODES: dict[LoopMode, int] = {
-    LoopMode.IDLE: 0x0000,
     LoopMode.LOCK: ControlBit.LOCK,
     LoopMode.TUNE: ControlBit.TUNE,
 }
@@ -155,6 +165,24 @@ PARAMETER_RANGES: dict[Parameter, tuple[float, float]] = {
 
 def _ones(value: int) -> int:
     return bin(value).count("1")
+
+
+def defined_control_word(word: int) -> bool:
+    """Whether every field of a digital control word has a code the manual defines.
+
+    Args:
+        word: the 16-bit word.
+
+    Returns:
+        True for reserved bits 0, a defined resistor and capacitor code and
+        exactly one of LOCK and TUNE.
+    """
+    return (
+        0 <= word <= CONTROL_MAX
+        and word & ControlBit.FEEDBACK_RESISTOR in RESISTOR_CODES.values()
+        and word & ControlBit.INTEGRATOR_CAPACITOR in CAPACITOR_CODES.values()
+        and bool(word & ControlBit.LOCK) != bool(word & ControlBit.TUNE)
+    )
 
 
 def build_frame(channel: int, register: Register, data: int) -> str:

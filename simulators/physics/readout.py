@@ -3,15 +3,21 @@
 Interface:
 
 * :class:`TraceSource` -- what a simulated scope channel needs:
-  ``acquire(n, dt, event_at=None) -> volts``. ``event_at`` asks for a photon
-  to arrive at that sample (the scope has waited for it); other photons
-  arrive at random (Poisson) anyway.
+  ``acquire(n, dt, event_at=None) -> volts``. ``event_at`` puts a photon at
+  that sample (the one the scope's trigger waited for); other photons
+  arrive at random (Poisson) anyway. :class:`EventSource` adds
+  ``next_event(after_s)``: when the next photon arrives, so that a scope
+  waits for a real one.
+* :class:`PoissonArrivals` -- arrival times of a Poisson process on the
+  caller's clock, answering "when is the first arrival after t" the same
+  way however often it is asked.
 * :class:`TESReadout` -- the physics behind it: a :class:`~simulators.physics.tes.TES`
   at its present operating point, photons of a configurable energy and rate
   (pulse shape from the time-domain electrothermal model, cached per
   operating point and sample interval; overlapping pulses add), current
   noise with the model PSD (Johnson, phonon, SQUID), all passed through a
-  :class:`~simulators.physics.squid.FluxLockedLoop`. The TES, the loop and the
+  :class:`~simulators.physics.squid.FluxLockedLoop`; ``next_event`` gives the
+  photon arrival times (rate :attr:`TESReadout.rate`). The TES, the loop and the
   rates may be changed at run time by the simulated lab (bias from a current
   source, loop settings from the SQUID controller); the TES re-settles when
   its bath temperature (e.g. the mixing chamber's) has moved. :func:`center_lock` sets
@@ -65,6 +71,42 @@ class TraceSource(Protocol):
     def acquire(self, n: int, dt: float, event_at: int | None = None) -> np.ndarray:
         """Next ``n`` samples (V) at interval ``dt``; a photon at ``event_at`` if given."""
         ...
+
+
+class EventSource(TraceSource, Protocol):
+    """A signal made of discrete events (photons) that a trigger can wait for."""
+
+    def next_event(self, after_s: float) -> float | None:
+        """Time (s, on the caller's clock) of the first event after ``after_s``; None: never."""
+        ...
+
+
+class PoissonArrivals:
+    """Arrival times of a Poisson process whose rate may change, on the caller's clock.
+
+    A Poisson process has no memory, so the first arrival after ``t`` is
+    ``t`` plus an exponential wait whatever happened before; the drawn
+    arrival is kept, so asking again for any time between ``t`` and it gives
+    the same answer.
+
+    Args:
+        rng: the random generator.
+    """
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        self._rng = rng
+        self._base = -math.inf
+        self._next = -math.inf
+        self._rate = 0.0
+
+    def next_after(self, t: float, rate: float) -> float | None:
+        """The first arrival after ``t`` (s) at ``rate`` (1/s); None when the rate is 0."""
+        if not rate > 0:
+            return None
+        if rate != self._rate or not self._base <= t < self._next:
+            self._base, self._rate = t, rate
+            self._next = t + float(self._rng.exponential(1.0 / rate))
+        return self._next
 
 
 class NoiseSource:
@@ -121,8 +163,14 @@ class TESReadout:
         self.noise = noise
         self.bath_tolerance = 1e-4
         self._rng = np.random.default_rng(seed)
+        self._arrivals = PoissonArrivals(np.random.default_rng(None if seed is None else seed + 1))
         self._templates: dict[tuple[OperatingPoint, float, float], np.ndarray] = {}
         self._lock = threading.Lock()  # the scope and the lab may call from different threads
+
+    def next_event(self, after_s: float) -> float | None:
+        """When the next photon arrives after ``after_s`` (s, on the caller's clock)."""
+        with self._lock:
+            return self._arrivals.next_after(after_s, self.rate)
 
     def template(self, dt: float) -> np.ndarray:
         """Current change of one photon at the present operating point, sampled at ``dt`` (A)."""

@@ -6,8 +6,10 @@ plate, D disabled). Outputs 1 and 2 are current heaters (defaults: output 1
 on the 50 K plate, output 2 on the 4 K plate) with ranges 0 off, 1 low
 (1 % of full power), 2 medium (10 %), 3 high; outputs 3 and 4 are voltage
 outputs that heat nothing. Commands end with CR LF, arguments are separated
-by commas or spaces, only queries answer, anything malformed is ignored
-(and counted in :attr:`LakeShore336Server.error_count`).
+by commas or spaces, several commands and queries may share a line
+separated by ``;`` (the answers come back in one line, separated by ``;``),
+only queries answer, anything malformed is ignored (and counted in
+:attr:`LakeShore336Server.error_count`).
 
 Reply formats (``x`` is an input ``A``-``D``, ``o`` an output 1-4):
 
@@ -19,7 +21,9 @@ Reply formats (``x`` is an input ``A``-``D``, ``o`` an output 1-4):
                    32 temperature over range, 64 sensor units zero,
                    128 sensor units over range)
 ``INTYPE? x``      ``1,0,0,0,1`` (type, autorange, range, compensation, units; the
-                   NTC excitation may follow in the command but is not reported)
+                   NTC excitation may follow in the command but is not reported;
+                   the range code must exist for the type: diode 0-1, platinum
+                   0-6, NTC 0-8, thermocouple 0)
 ``INCRV? x``       ``02``
 ``RANGE? o``       ``3``
 ``SETP? o``        ``+045.0000`` (the present, ramping setpoint)
@@ -29,18 +33,21 @@ Reply formats (``x`` is an input ``A``-``D``, ``o`` an output 1-4):
 ``RAMP? o``        ``1,+0001.0`` (on, K/min); ``RAMPST? o``: ``1`` while ramping
 ``HTRSET? o``      ``2,2,+0.000,1`` (resistance 1 = 25 / 2 = 50 ohm, max current,
                    user max A, display)
-``HTRST? o``       ``0``
+``HTRST? o``       ``0`` ok, ``1`` open load, ``2`` short
+``CRVHDR? n``      ``<name 15>,<serial 10>,2,+325.000,1`` (formats 1 mV/K .. 4 log ohm/K)
+``CRVPT? n,i``     ``+0.101910,+470.000`` (units, kelvin)
 =================  ===========================================================
 
 Faults: :meth:`LakeShore336Server.set_overrange` (status 128, zero
 readings) and :meth:`LakeShore336Server.set_open_sensor` (status 1 + 128,
 zero readings), seen from the next query on (the 336 measures every input
-continuously).
+continuously), :meth:`LakeShore336Server.clear_faults`;
+:meth:`LakeShore336Server.set_heater_open` / ``set_heater_short`` (``HTRST?``
+1 / 2, no power); :meth:`LakeShore336Server.corrupt_curve_point`.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -55,18 +62,16 @@ from simulators.physics.thermometers import (
     Thermometer,
     table_from_curve,
 )
-from simulators.servers.base import InstrumentServer
 from simulators.servers.lakeshore_common import (
     ControlLoop,
+    LakeShoreServer,
     Malformed,
     arg_float,
     arg_int,
     fmt_fixed,
     need,
-    parse_command,
 )
-
-log = logging.getLogger(__name__)
+from simulators.servers.lakeshore_curves import CurveStore
 
 INPUTS = ("A", "B", "C", "D")
 INVALID = 1
@@ -82,8 +87,7 @@ DEFAULT_INPUTS: dict[str, tuple[str, str]] = {
     "C": ("cernox", "4k"),
 }
 DEFAULT_OUTPUTS: dict[int, str] = {1: "50k", 2: "4k"}
-
-Handler = Callable[[list[str]], "str | None"]
+RANGE_CODES = {1: 1, 2: 6, 3: 8, 4: 0, 5: 0}  # sensor type -> highest INTYPE range code
 
 
 @dataclass
@@ -122,6 +126,8 @@ class Output336:
     max_user_current_a: float = 0.0
     display: int = 1
     power_w: float = 0.0
+    open_load: bool = False
+    short: bool = False
 
     def full_power_w(self) -> float:
         """Heater power at 100 % on the high range."""
@@ -131,7 +137,7 @@ class Output336:
         return current * current * (25.0 if self.resistance == 1 else 50.0)
 
 
-class LakeShore336Server(InstrumentServer):
+class LakeShore336Server(LakeShoreServer):
     """A Lake Shore 336 on a TCP port, reading and heating the fridge's warm plates.
 
     Args:
@@ -164,11 +170,8 @@ class LakeShore336Server(InstrumentServer):
         seed: int = 1,
         control_period_s: float = 1.0,
     ) -> None:
-        super().__init__(host, port, name=name)
-        self.fridge = fridge
-        self.lock = fridge.lock
+        super().__init__(fridge, host, port, name=name)
         self.serial = serial
-        self.error_count = 0
         self.rng = np.random.default_rng(seed)
         self.curves: dict[int, CalibrationTable] = {
             2: table_from_curve(DiodeCurve(), name="DT-670", serial="STANDARD"),
@@ -189,7 +192,8 @@ class LakeShore336Server(InstrumentServer):
         with fridge.lock:
             self._measure_all()
             fridge.add_controller(self._tick, control_period_s)
-        self._handlers: dict[str, Handler] = {
+        self.curve_store = CurveStore(self.curves, formats=(1, 2, 3, 4), curvature=False)
+        self.handlers = {
             "*IDN?": lambda a: f"LSCI,MODEL336,{self.serial},2.9",
             "*OPC?": lambda a: "1",
             "*CLS": lambda a: None,
@@ -220,6 +224,7 @@ class LakeShore336Server(InstrumentServer):
             "RAMPST?": lambda a: "1" if self._output(a).loop.ramping else "0",
             "HTRSET": self._htrset_set,
             "HTRSET?": self._htrset_get,
+            **self.curve_store.handlers(),
         }
 
     def _wire_input(self, key: str, kind: str, stage: str) -> None:
@@ -253,6 +258,28 @@ class LakeShore336Server(InstrumentServer):
             item = self.inputs[key.upper()]
             item.open_sensor = bool(on)
             self._measure(item, self.fridge.temperatures)
+
+    def clear_faults(self, key: str | None = None) -> None:
+        """Clear the open-sensor and over-range faults of one input (``None``: of all)."""
+        with self.lock:
+            for item in self.inputs.values() if key is None else [self.inputs[key.upper()]]:
+                item.open_sensor = item.overrange = False
+                self._measure(item, self.fridge.temperatures)
+
+    def set_heater_open(self, on: bool, output: int = 1) -> None:
+        """Open the heater leads of output 1 or 2: ``HTRST?`` answers 1 and no power flows."""
+        with self.lock:
+            self.outputs[output].open_load = bool(on)
+
+    def set_heater_short(self, on: bool, output: int = 1) -> None:
+        """Short the heater of output 1 or 2: ``HTRST?`` answers 2 and no power reaches it."""
+        with self.lock:
+            self.outputs[output].short = bool(on)
+
+    def corrupt_curve_point(self, curve: int, index: int) -> None:
+        """Make the next write of point ``index`` of user curve ``curve`` store a wrong value."""
+        with self.lock:
+            self.curve_store.corrupt_point(curve, index)
 
     # ---- simulation ------------------------------------------------------------------------------
 
@@ -304,7 +331,7 @@ class LakeShore336Server(InstrumentServer):
             output = self.outputs[number]
             loop = output.loop
             pct = 0.0
-            if loop.range > 0:
+            if loop.range > 0 and not (output.open_load or output.short):
                 if loop.mode == 3:
                     pct = loop.manual_pct
                 elif loop.mode in (1, 2):
@@ -320,20 +347,6 @@ class LakeShore336Server(InstrumentServer):
             self.fridge.set_heater(stage, output.power_w, source=f"{self.name}.{number}")
 
     # ---- protocol ----------------------------------------------------------------------------
-
-    def handle(self, command: str) -> str | None:
-        """Answer one command; silence for set commands and anything malformed."""
-        try:
-            mnemonic, args = parse_command(command)
-            handler = self._handlers.get(mnemonic)
-            if handler is None:
-                raise Malformed(f"unknown command {mnemonic}")
-            self.fridge.sync()
-            return handler(args)
-        except Malformed as exc:
-            self.error_count += 1
-            log.debug("%s: ignored %r (%s)", self.name, command, exc)
-            return None
 
     def _input(self, args: list[str]) -> Input336:
         if not args or args[0].upper() not in INPUTS:
@@ -354,13 +367,17 @@ class LakeShore336Server(InstrumentServer):
     def _intype_set(self, args: list[str]) -> None:
         need(args, 6, at_most=7)
         item = self._input(args)
-        item.sensor_type = arg_int(args[1], 0, 5)
-        item.autorange = arg_int(args[2], 0, 1)
-        item.range = arg_int(args[3], 0, 8)
-        item.compensation = arg_int(args[4], 0, 1)
-        item.units = arg_int(args[5], 1, 3)
-        if len(args) == 7:
-            item.excitation = arg_int(args[6], 0, 1)
+        sensor_type = arg_int(args[1], 0, 5)
+        values = (
+            sensor_type,
+            arg_int(args[2], 0, 1),
+            arg_int(args[3], 0, RANGE_CODES.get(sensor_type, 8)),
+            arg_int(args[4], 0, 1),
+            arg_int(args[5], 1, 3),
+            arg_int(args[6], 0, 1) if len(args) == 7 else item.excitation,
+        )
+        (item.sensor_type, item.autorange, item.range, item.compensation, item.units,
+         item.excitation) = values
         self._measure(item, self.fridge.temperatures)  # the next reading follows the new setup
 
     def _intype_get(self, args: list[str]) -> str:
@@ -421,8 +438,8 @@ class LakeShore336Server(InstrumentServer):
 
     def _htrst(self, args: list[str]) -> str:
         need(args, 1)
-        self._output(args, heaters_only=True)
-        return "0"  # the simulated heaters are never open or shorted
+        output = self._output(args, heaters_only=True)
+        return "2" if output.short else "1" if output.open_load else "0"
 
     def _outmode_set(self, args: list[str]) -> None:
         need(args, 4)

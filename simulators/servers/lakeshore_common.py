@@ -5,6 +5,13 @@ Interface:
 * :func:`parse_command` ``(text) -> (mnemonic, args)``: ``"RANGE 0,5"``,
   ``"RANGE 0 5"``, ``"range 0, 5"`` and ``"KRDG?6"`` all parse; quoted
   arguments (``INNAME 1,"Cold plate"``) stay whole.
+* :func:`split_chain`: one line may chain several commands and queries
+  separated by ``;`` (``RDGK? 6;RDGST? 6``); :class:`LakeShoreServer`
+  answers every query of the chain in one line, the answers separated by
+  ``;`` (``+012.345E-03;000``), as the controllers do.
+* :class:`LakeShoreServer`: the base of both servers: the chain, silence for
+  anything malformed (counted in ``error_count``), the fridge's lock, and a
+  bounded list of the commands received (the last :data:`RECEIVED_KEPT`).
 * :class:`Malformed`: raised by handlers for a command a real unit ignores;
   the servers answer it with silence and count it.
 * :func:`arg_int`, :func:`arg_float`, :func:`arg_choice`: argument
@@ -12,6 +19,8 @@ Interface:
 * :func:`fmt_eng`: the 372's reading format, ``+293.873E+00``
   (engineering exponent, 3.3 digit mantissa).
 * :func:`fmt_fixed`: the 336's reading format, ``+004.2150``.
+* :func:`fmt_six`: a number to six significant digits in the 372's
+  ``+nnn.nnnE+nn`` layout (curve points, which are stored to 6 digits).
 * :class:`ControlLoop`: a heater control loop with setpoint ramp and PID,
   ``output = P*(e + integral + D*de/dt)`` in percent of the range, with
   the integral clamped so the output stays within 0-100 % (no wind-up).
@@ -19,10 +28,22 @@ Interface:
 
 from __future__ import annotations
 
+import logging
 import math
 import re
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+
+from simulators.physics.fridge import DilutionFridge
+from simulators.servers.base import InstrumentServer
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[list[str]], "str | None"]
+
+RECEIVED_KEPT = 10_000
+"""How many received commands a server keeps for tests and logs (the oldest are dropped)."""
 
 _MNEMONIC = re.compile(r"\s*(\*?[A-Za-z]+\??)")
 _TOKEN = re.compile(r'"([^"]*)"|([^,\s]+)')
@@ -52,6 +73,77 @@ def parse_command(text: str) -> tuple[str, list[str]]:
         raise Malformed(f"unbalanced quote in {text!r}")
     args = [q if q != "" else b for q, b in _TOKEN.findall(rest)]
     return match.group(1).upper(), args
+
+
+def split_chain(text: str) -> list[str]:
+    """Split a line into the commands chained with ``;`` (not inside quotes); empty parts dropped.
+
+    Args:
+        text: one line without its terminator.
+
+    Returns:
+        The commands, in order.
+    """
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = False
+    for char in text:
+        if char == '"':
+            quoted = not quoted
+        if char == ";" and not quoted:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    parts.append("".join(current))
+    return [p.strip() for p in parts if p.strip()]
+
+
+class LakeShoreServer(InstrumentServer):
+    """What the simulated Lake Shore controllers share: command chains, silence, bounded log.
+
+    Subclasses fill :attr:`handlers` (mnemonic -> handler; a handler returns
+    the reply text or ``None`` and raises :class:`Malformed` for anything a
+    real unit ignores).
+
+    Args:
+        fridge: the refrigerator model (its lock becomes this server's lock).
+        host: address to bind.
+        port: TCP port; 0 picks a free one.
+        name: name in logs.
+    """
+
+    def __init__(self, fridge: DilutionFridge, host: str, port: int, *, name: str) -> None:
+        super().__init__(host, port, name=name)
+        self.fridge = fridge
+        self.lock = fridge.lock  # one lock for everything that touches the fridge: no lock order
+        self.error_count = 0
+        # a long-running lab must not grow without bound; tests look at the recent past
+        self.received = deque(maxlen=RECEIVED_KEPT)  # type: ignore[assignment]
+        self.handlers: dict[str, Handler] = {}
+
+    def handle(self, command: str) -> str | None:
+        """Answer a line: every query of a ``;`` chain answered, the answers joined by ``;``.
+
+        A malformed part is ignored (and counted) like a real unit ignores it;
+        the other parts are still carried out.
+        """
+        replies = []
+        for part in split_chain(command):
+            try:
+                mnemonic, args = parse_command(part)
+                handler = self.handlers.get(mnemonic)
+                if handler is None:
+                    raise Malformed(f"unknown command {mnemonic}")
+                self.fridge.sync()
+                reply = handler(args)
+            except Malformed as exc:
+                self.error_count += 1
+                log.debug("%s: ignored %r (%s)", self.name, part, exc)
+                continue
+            if reply is not None:
+                replies.append(reply)
+        return ";".join(replies) if replies else None
 
 
 def need(args: Sequence[str], count: int, *, at_most: int | None = None) -> None:
@@ -102,6 +194,20 @@ def fmt_eng(value: float) -> str:
     if mantissa >= 1000.0:
         mantissa /= 1000.0
         exponent += 3
+    return f"{sign}{mantissa:07.3f}E{exponent:+03d}"
+
+
+def fmt_six(value: float) -> str:
+    """Six significant digits in the ``+nnn.nnnE+nn`` layout: ``+470.000E+00``, ``+101.910E-03``."""
+    if value == 0 or not math.isfinite(value):
+        return "+000.000E+00"
+    sign = "-" if value < 0 else "+"
+    magnitude = abs(value)
+    exponent = int(math.floor(math.log10(magnitude))) - 2
+    mantissa = round(magnitude / 10.0**exponent, 3)
+    if mantissa >= 1000.0:
+        mantissa /= 10.0
+        exponent += 1
     return f"{sign}{mantissa:07.3f}E{exponent:+03d}"
 
 

@@ -99,11 +99,14 @@ class Ls372Output:
         polarity: 0 unipolar, 1 bipolar.
         use_filter: control on filtered readings.
         delay_s: setpoint delay after a scanner change.
-        resistance_ohm: heater resistance (``HTRSET``).
-        max_current: 0 user, 1 0.45 A, 2 0.63 A.
+        resistance_ohm: heater resistance (``HTRSET``: the sample heater's load in
+            ohms; the warm-up heater's setting, 25 or 50 ohm).
+        max_current: warm-up heater: 0 user, 1 0.45 A, 2 0.63 A (the sample
+            heater's limit is its range; it keeps what it was sent).
         max_user_current_a: the user limit for ``max_current`` 0.
         display: 1 current, 2 power.
-        open_load: fault: heater leads open (``HTRST?`` answers 1).
+        open_load: fault: heater leads open (``HTRST?`` answers 1, no power).
+        short: fault: heater shorted (``HTRST?`` answers 2, no power in the load).
         zones: the ten ``ZONE`` rows.
         active_zone: the zone in use in zone mode (1-10).
         power_w: the power it puts into the fridge now.
@@ -116,16 +119,22 @@ class Ls372Output:
     use_filter: int = 1
     delay_s: int = 1
     resistance_ohm: float = 120.0
-    max_current: int = 2
+    max_current: int = 0
     max_user_current_a: float = 0.0
     display: int = 1
     open_load: bool = False
+    short: bool = False
     zones: list[Zone] = field(default_factory=lambda: [Zone() for _ in range(10)])
     active_zone: int | None = None
     power_w: float = 0.0
 
+    @property
+    def faulted(self) -> bool:
+        """An open or shorted heater: no power reaches the load."""
+        return self.open_load or self.short
+
     def current_limit_a(self) -> float:
-        """The largest heater current the setup allows."""
+        """The warm-up heater's largest current (``HTRSET 1`` maximum current)."""
         if self.max_current == 0:
             return self.max_user_current_a
         return MAX_CURRENT_A.get(self.max_current, 0.63)
@@ -142,7 +151,6 @@ class Ls372Model:
         warmup_stage: stage the warm-up heater (output 1) heats.
         still_stage: stage the still output (output 2) heats.
         still_max_w: still heater power at 100 % output.
-        warmup_max_w: warm-up heater power at 100 % output.
         seed: noise seed, for reproducible tests.
         control_period_s: simulated seconds between controller ticks.
         source: heater source name used with the fridge.
@@ -160,7 +168,6 @@ class Ls372Model:
         warmup_stage: str = "mxc",
         still_stage: str = "still",
         still_max_w: float = 0.1,
-        warmup_max_w: float = 1.0,
         seed: int = 0,
         control_period_s: float = 1.0,
         source: str = "ls372",
@@ -181,7 +188,6 @@ class Ls372Model:
         self.warmup_stage = warmup_stage
         self.still_stage = still_stage
         self.still_max_w = still_max_w
-        self.warmup_max_w = warmup_max_w
         self.source = source
         self.curves: dict[int, CalibrationTable] = {}
         self.channels: dict[str, Ls372Channel] = {}
@@ -190,7 +196,8 @@ class Ls372Model:
         self.outputs[0].loop = ControlLoop(mode=0, source="A", p=100.0, i=100.0)
         self.outputs[1].loop = ControlLoop(mode=0, source="A")
         self.outputs[2].loop = ControlLoop(mode=4, source="0", range=1)
-        self.outputs[1].resistance_ohm = 100.0
+        self.outputs[1].resistance_ohm = 50.0
+        self.outputs[1].max_current = 2
         self.still_pct = 100.0 * math.sqrt(max(fridge.heater(still_stage), 0.0) / still_max_w)
         self.scanner = Scanner()
         self._last_tick: float | None = None
@@ -362,25 +369,26 @@ class Ls372Model:
                 output.active_zone = None
         sample = self.outputs[0]
         pct = 0.0
-        if sample.loop.range > 0 and not sample.open_load:
+        if sample.loop.range > 0 and not sample.faulted:
             if sample.loop.mode == 2:
                 pct = sample.loop.manual_pct
             elif sample.loop.mode in (3, 5):
                 pct = self._loop_output(sample, dt)
         sample.loop.output_pct = pct
-        current = min(pct / 100.0 * SAMPLE_RANGE_A[sample.loop.range], sample.current_limit_a())
+        current = pct / 100.0 * SAMPLE_RANGE_A[sample.loop.range]  # the range is the limit
         sample.power_w = current * current * sample.resistance_ohm
         self.fridge.set_heater(self.sample_stage, sample.power_w, source=f"{self.source}.sample")
 
         warmup = self.outputs[1]
         pct = 0.0
-        if warmup.loop.range > 0:
+        if warmup.loop.range > 0 and not warmup.faulted:
             if warmup.loop.mode == 2:
                 pct = warmup.loop.manual_pct
             elif warmup.loop.mode in (3, 5, 6):
                 pct = self._loop_output(warmup, dt)
         warmup.loop.output_pct = pct
-        warmup.power_w = (pct / 100.0) ** 2 * self.warmup_max_w
+        current = pct / 100.0 * warmup.current_limit_a()
+        warmup.power_w = current * current * warmup.resistance_ohm
         self.fridge.set_heater(self.warmup_stage, warmup.power_w, source=f"{self.source}.warmup")
 
         still = self.outputs[2]

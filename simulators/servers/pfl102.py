@@ -63,9 +63,15 @@ bits   mask        meaning
 13-15  ``0xE000``  reserved, must be 0
 =====  ==========  ===========================================================
 
-Mode: LOCK alone = locked, TUNE alone = tune, neither = idle (loop open,
-output 0 V), both = invalid. Power-on word: ``0x0800`` (tune, 100 kOhm,
-1.5 nF, no reset, heater off, no test signal).
+Mode: exactly one of LOCK and TUNE is set (the manual defines no other
+state). The flux-removal procedure writes TUNE + heater (``0x1800``),
+then TUNE, waits 10 s for the SQUID to cool, restores the parameters and
+relocks with an integrator reset.
+
+The manual documents no power-on state; the simulator starts every card in
+the state a controlling program establishes before tuning: ``0x0800``
+(tune, 100 kOhm, 1.5 nF, no reset, heater off, no test signal), every DAC
+code 0.
 
 Parameter word (opcode ``0x60``)
 --------------------------------
@@ -80,15 +86,17 @@ Parameter word (opcode ``0x60``)
     0x4     output offset        -9.8 mV      +9.8 mV
 
 value = full_scale * code / 4095 (output offset: -9.8 mV + 19.6 mV * code /
-4095). Selects 0x5..0xF are invalid. Power-on: every code 0 (output offset
--9.8 mV).
+4095). Selects 0x5..0xF are invalid.
 
 Malformed frames (wrong length, not hex, even parity, unknown opcode,
-invalid select, invalid R/C code, reserved bits set, LOCK and TUNE both set)
-are ignored, leave the state untouched and are counted in
-:attr:`PFL102Server.malformed`; frames for a channel with no card are ignored
-and counted in :attr:`PFL102Server.unaddressed`. Neither ever produces a
-reply.
+invalid select) are ignored, leave the state untouched and are counted in
+:attr:`PFL102Server.malformed`. Control words the manual does not define
+(the R_f code ``0x0006``, the capacitor code ``0x0300``, reserved bits,
+LOCK and TUNE both or neither set) are ignored too and counted in
+:attr:`PFL102Server.undefined`: what a real card does with them is not
+documented, and a driver that sends one has a bug this should catch.
+Frames for a channel with no card are ignored and counted in
+:attr:`PFL102Server.unaddressed`. None ever produces a reply.
 
 Simulator interface
 -------------------
@@ -101,7 +109,8 @@ once: R_f, C_int, mode, reset, heater (SQUID stops modulating), SQUID bias
 (V-Phi from ``squid_response``), SQUID flux offset (``flux_line_mutual`` x
 current), output offset (the lock level; the tune output is ``preamp_gain``
 x (V(Phi) - offset)) and the test signal on the SQUID flux line (a 50 uA
-peak-to-peak, 1 kHz triangle). The scope's trace source reads the same loop
+peak-to-peak, 1 kHz triangle: a simulation choice, the amplitude is not part
+of the protocol). The scope's trace source reads the same loop
 object, so what the driver sets is what the scope shows. The simulated
 readout is a single SQUID stage: array bias, array flux, the feedback-select
 bit and test signals on other lines are stored and decoded
@@ -111,13 +120,16 @@ To lock the default simulated SQUID: SQUID bias ~25 uA (code 51), output
 offset at the SQUID's mean voltage ~0.1 mV (code 2068), then LOCK; an
 offset outside the modulation (+/-20 uV around it) has no lock point and the
 integrator runs into a rail. :attr:`PFL102Server.malformed`,
-:attr:`PFL102Server.unaddressed` and :attr:`PFL102Server.frames` (accepted)
-count frames; :func:`frame` builds a frame with its parity bit.
+:attr:`PFL102Server.undefined`, :attr:`PFL102Server.unaddressed` and
+:attr:`PFL102Server.frames` (accepted) count frames; :attr:`received` keeps
+only the last :data:`RECEIVED_KEPT` of them; :func:`frame` builds a frame
+with its parity bit.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -163,7 +175,10 @@ FULL_SCALE = {
 }
 """Full-scale value of each parameter (A, or V for the output offset, which is bipolar)."""
 DAC_MAX = 0xFFF
-POWER_ON_WORD = TUNE
+START_WORD = TUNE
+"""The word every card starts with (the manual documents no power-on state)."""
+RECEIVED_KEPT = 1000
+"""How many of the latest frames :attr:`PFL102Server.received` keeps."""
 
 TEST_SIGNAL_PP = 50e-6
 """Peak-to-peak amplitude of the triangle test signal, A (on the selected line)."""
@@ -182,6 +197,16 @@ def frame(channel: int, opcode: int, data: int) -> str:
     if not odd_parity_ok(channel, base, data):
         base |= PARITY_BIT
     return f"{channel:02X}{base:02X}{data:04X};"
+
+
+def defined_word(data: int) -> bool:
+    """True when every field of a control word has a code the manual defines."""
+    return not (
+        data & RESERVED
+        or (data & RF_MASK) not in FEEDBACK_RESISTORS
+        or (data & C_MASK) not in INTEGRATOR_CAPACITORS
+        or bool(data & LOCK) == bool(data & TUNE)
+    )
 
 
 def parameter_value(name: str, code: int) -> float:
@@ -208,7 +233,7 @@ class PFLState:
         codes: 12-bit DAC code of each parameter, by name.
     """
 
-    word: int = POWER_ON_WORD
+    word: int = START_WORD
     codes: dict[str, int] | None = None
 
     def __post_init__(self) -> None:
@@ -232,10 +257,8 @@ class PFLState:
 
     @property
     def mode(self) -> str:
-        """``"locked"``, ``"tune"`` or ``"idle"``."""
-        if self.word & LOCK:
-            return "locked"
-        return "tune" if self.word & TUNE else "idle"
+        """``"locked"`` or ``"tune"`` (accepted words have exactly one of the two bits)."""
+        return "locked" if self.word & LOCK else "tune"
 
     @property
     def reset(self) -> bool:
@@ -292,7 +315,10 @@ class PFL102Server(InstrumentServer):
         self.squid_response = squid_response
         self.preamp_gain = preamp_gain
         self.states: dict[int, PFLState] = {ch: PFLState() for ch in self.loops}
+        # A write-only link can see millions of frames in a long run: keep the latest only.
+        self.received: deque[str] = deque(maxlen=RECEIVED_KEPT)  # type: ignore[assignment]
         self.malformed = 0
+        self.undefined = 0
         self.unaddressed = 0
         self.frames = 0
         for ch in self.loops:
@@ -320,6 +346,11 @@ class PFL102Server(InstrumentServer):
             log.info("%s: malformed frame %r ignored", self.name, command)
             return None
         channel, opcode, data = parsed
+        if opcode == OP_DIGITAL and not defined_word(data):
+            self.undefined += 1
+            log.info("%s: control word %04X is not defined by the manual; ignored",
+                     self.name, data)
+            return None
         if channel not in self.states:
             self.unaddressed += 1
             return None
@@ -348,13 +379,7 @@ class PFL102Server(InstrumentServer):
             return None
         op = opcode & 0x7F
         if op == OP_DIGITAL:
-            bad = (
-                data & RESERVED
-                or (data & RF_MASK) not in FEEDBACK_RESISTORS
-                or (data & C_MASK) not in INTEGRATOR_CAPACITORS
-                or (data & LOCK and data & TUNE)
-            )
-            return None if bad else (channel, op, data)
+            return channel, op, data
         if op == OP_PARAMETER and (data & 0xF) < len(PARAMETERS):
             return channel, op, data
         return None
@@ -377,8 +402,7 @@ class PFL102Server(InstrumentServer):
         on_flux = "squid_flux" in state.test_lines
         fll.test_flux_pp = self.flux_line_mutual * TEST_SIGNAL_PP if on_flux else 0.0
         fll.test_frequency = TEST_SIGNAL_HZ
-        mode = state.mode
-        fll.mode = "locked" if mode == "locked" else "tune" if mode == "tune" else "idle"
+        fll.mode = "locked" if state.mode == "locked" else "tune"
         if state.reset:
             fll.reset_held = True
             fll.v_int = 0.0

@@ -1,4 +1,4 @@
-"""Simulated oscilloscope / digitizer speaking SCPI like a Keysight InfiniiVision.
+"""Simulated oscilloscope / digitizer speaking SCPI like a Keysight InfiniiVision DSOX3024T.
 
 Transport: TCP; commands end with ``\\n`` (a trailing ``\\r`` is ignored),
 replies end with ``\\n``. Clients (PyVISA) use ``read_termination="\\n"``,
@@ -6,72 +6,102 @@ replies end with ``\\n``. Clients (PyVISA) use ``read_termination="\\n"``,
 and its trailing newline.
 
 Commands (short or long form, any case, ``;``-chained; ``?`` forms of the
-settable ones). Defaults after power-on / ``*RST`` in brackets.
+settable ones). Defaults after power-on / ``*RST`` in brackets; the
+waveform defaults are the manual's ``:WAV:UNS 1;BYT MSBF;FORM BYTE;POIN +1000;
+SOUR CHAN1``.
 
 * ``*IDN?`` -> ``KEYSIGHT TECHNOLOGIES,DSOX3024T,MY00000001,07.50.2021102830``;
-  ``*RST``; ``*CLS``; ``*OPC?`` -> ``1``.
-* ``:WAVeform:SOURce CHAN<n>`` -- channel 1-4 to transfer [CHAN1];
-  ``?`` -> ``CHAN1``.
-* ``:WAVeform:FORMat WORD|BYTE|ASCii`` [BYTE] -- 16-bit or 8-bit samples, or
-  comma-separated NR3 volts; ``?`` -> ``WORD``/``BYTE``/``ASC``.
-* ``:WAVeform:UNSigned 0|1`` [0] -- 0: signed (int16 / int8, as the protocol
-  notes say; yreference 0); 1: offset binary (yreference 32768 / 128), like
-  a factory-default InfiniiVision.
-* ``:WAVeform:BYTeorder LSBFirst|MSBFirst`` [MSBF]; ``?`` -> ``LSBF``/``MSBF``.
-* ``:WAVeform:POINts n`` [1000] -- record length, clipped to 100..62500;
-  ``?`` -> ``1000``. ``:WAVeform:POINts:MODE NORMal|MAXimum|RAW`` (stored).
+  ``*RST``; ``*CLS``; ``*OPC?`` -> ``1``; ``*OPT?`` -> ``0`` (no options);
+  ``*STB?`` -> NR1 status byte (bit 0 TRG: the trigger event register is set).
+* ``:WAVeform:SOURce CHAN<n>`` [CHAN1]; ``:WAVeform:FORMat WORD|BYTE|ASCii``
+  [BYTE] (``?`` -> ``WORD``/``BYTE``/``ASC``); ``:WAVeform:UNSigned 0|1`` [1]
+  (unsigned: y reference 32768 / 128; signed: 0); ``:WAVeform:BYTeorder
+  LSBFirst|MSBFirst`` [MSBF]; ``:WAVeform:POINts n`` [1000; 100..62500;
+  ``?`` -> ``+1000``]; ``:WAVeform:POINts:MODE NORMal|MAXimum|RAW`` [NORM].
 * ``:WAVeform:PREamble?`` -> ``format,type,points,count,xincrement,xorigin,
-  xreference,yincrement,yorigin,yreference``, e.g.
-  ``+1,+0,+1000,+1,+5.0000000000E-07,-2.5000000000E-04,+0,+6.1035156250E-05,
-  +0.0000000000E+00,+0`` (format codes: 0 BYTE, 1 WORD, 4 ASCii);
-  ``:WAVeform:XINCrement?``, ``XORigin?``, ``XREFerence?``, ``YINCrement?``,
-  ``YORigin?``, ``YREFerence?`` give single fields.
-* ``:WAVeform:DATA?`` -> ``#8nnnnnnnn<bytes>`` followed by ``\n``.
-* ``:TRIGger:EDGE:SOURce CHAN<n>`` [CHAN1], ``:TRIGger:EDGE:LEVel v``
-  [0.25 V, ``?`` -> ``+2.5000000000E-01``], ``:TRIGger:EDGE:SLOPe
-  POSitive|NEGative`` [POS; ``?`` -> ``POS``/``NEG``], ``:TRIGger:SWEep
-  AUTO|NORMal`` [AUTO: without an edge, an untriggered record].
-* ``:SINGle`` / ``:DIGitize`` -- acquire one record now, then stop;
-  ``:RUN`` [running: every ``:WAV:DATA?`` is a fresh record], ``:STOP``.
-* ``:TER?`` -> ``+1`` once after a real edge trigger, else ``+0``.
-* ``:TIMebase:SCALe s`` [50 us/div, 10 divisions], ``:TIMebase:REFerence
-  LEFT|CENTer|RIGHt`` [CENT: trigger point at 1, 5 or 9 divisions].
-* ``:CHANnel<n>:SCALe v`` [0.5 V/div, 8 divisions], ``:CHANnel<n>:OFFSet v``
-  [0 V, the screen centre]; queries in NR3.
+  xreference,yincrement,yorigin,yreference`` (format 0 BYTE, 1 WORD, 4 ASCii;
+  type 0 NORMal, 1 PEAK, 2 AVERage, 3 HRESolution; count = averages or 1)
+  of the record held (of the present settings when none is);
+  ``:WAVeform:XINCrement?`` ... ``YREFerence?`` give single fields.
+* ``:WAVeform:DATA?`` -> ``#8nnnnnnnn<bytes>`` + ``\\n``: the last completed
+  acquisition. WORD data is the 8-bit ADC level left-aligned in 16 bits
+  (low byte 0; 12 bits in AVERage and HRESolution), as the manual
+  describes; a signal beyond the screen reads as the extreme ADC level.
+  While running, only the measurement record (at most 1000 points) is
+  available; the full record once stopped. With no completed acquisition:
+  an empty block and error -230.
+* ``:TRIGger[:EDGE]:SOURce CHAN<n>`` [CHAN1], ``:TRIGger[:EDGE]:LEVel v``
+  [0.25 V], ``:TRIGger[:EDGE]:SLOPe POSitive|NEGative|EITHer|ALTernate``
+  [POS], ``:TRIGger:SWEep AUTO|NORMal`` [AUTO].
+* ``:RUN`` [running], ``:STOP``, ``:SINGle`` (one acquisition; forces the
+  sweep to NORMal, as on the X-series), ``:DIGitize`` (one acquisition with
+  the sweep as it is; the scope executes nothing else until it completes).
+* ``:TER?`` -> ``+1`` once after a trigger, else ``+0``.
+  ``:OPERegister:CONDition?`` -> NR1: bit 3 (8) Run (running, or a single
+  acquisition not complete yet), bit 5 (32) Wait Trig.
+* ``:TIMebase[:MAIN]:SCALe s`` [50 us/div, 10 divisions],
+  ``:TIMebase[:MAIN]:POSition s`` [0; -500..500 s: the time from the trigger
+  to the reference point], ``:TIMebase:REFerence LEFT|CENTer|RIGHt`` [CENT:
+  1, 5 or 9 divisions from the left].
+* ``:ACQuire:TYPE NORMal|AVERage|HRESolution|PEAK`` [NORM],
+  ``:ACQuire:COUNt n`` [8; 2..65536]: AVERage waits for ``n`` triggers.
+* ``:CHANnel<n>:SCALe v`` [0.5 V/div; 1 mV..5 V/div, at most 1 V/div into
+  50 Ohm], ``:CHANnel<n>:OFFSet v`` [0 V, the screen centre],
+  ``:CHANnel<n>:COUPling AC|DC`` [DC], ``:CHANnel<n>:IMPedance
+  ONEMeg|FIFTy`` [ONEM; ``?`` -> ``ONEM``/``FIFT``], ``:CHANnel<n>:DISPlay
+  0|1`` [channel 1 on]; NR3 for numbers.
 * ``:SYSTem:ERRor?`` -> ``+0,"No error"`` or e.g. ``-113,"Undefined header"``.
 
 Samples convert as ``V = (code - yreference) * yincrement + yorigin``;
-``x = (i - xreference) * xincrement + xorigin`` (s from the trigger).
-Signals beyond the screen (over-range) clip at the extreme codes, as on the
-real scope. Unknown headers and bad parameters queue an SCPI error and get no
-reply; the server keeps answering.
+``t = (i - xreference) * xincrement + xorigin`` (s from the trigger).
+Unknown headers and bad parameters queue an SCPI error and get no reply.
+How acquisitions arm, trigger on real TES pulses and complete is
+:mod:`simulators.servers.scope_acquisition`.
 
-Simulator interface: ``ScopeServer(channels=None, *, seed=None, host="127.0.0.1",
-port=0)``; ``channels`` maps 1..4 to a
+Simulator interface: ``ScopeServer(channels=None, *, seed=None, clock=time.monotonic,
+host="127.0.0.1", port=0)``; ``channels`` maps 1..4 to a
 :class:`~simulators.physics.readout.TraceSource` (default: channel 1 a
 :class:`~simulators.physics.readout.TESReadout` on design A, the others
-1 mV rms noise). Edge triggering searches the recorded signal for the
-crossing and places it at the reference position; while waiting for a
-trigger, the next photon is brought forward (``event_at``), so records come
-back at once.
+1 mV rms noise). :attr:`ScopeServer.engine` holds the acquisition state;
+:attr:`received` keeps the last :data:`RECEIVED_KEPT` commands and
+:attr:`ScopeServer.commands` counts them all.
 """
 
 from __future__ import annotations
 
+import math
+import time
+from collections import deque
 from collections.abc import Callable, Mapping
 
 import numpy as np
 
 from simulators.physics.readout import NoiseSource, TESReadout, TraceSource
 from simulators.servers.base import InstrumentServer
+from simulators.servers.scope_acquisition import (
+    RUN_BIT,
+    TYPE_CODES,
+    WAIT_TRIG_BIT,
+    AcquisitionEngine,
+    Record,
+    Setup,
+)
 from simulators.servers.scpi import ScpiCommand, ScpiError, ScpiParser, parse_bool, parse_choice
 
 IDN = "KEYSIGHT TECHNOLOGIES,DSOX3024T,MY00000001,07.50.2021102830"
 MAX_POINTS = 62_500
 MIN_POINTS = 100
+MEASUREMENT_RECORD = 1000
+"""Points a running scope can transfer; the whole record only once stopped."""
 FORMAT_CODES = {"BYTE": 0, "WORD": 1, "ASCii": 4}
 REFERENCE_DIV = {"LEFT": 1.0, "CENTer": 5.0, "RIGHt": 9.0}
-SEARCH_ATTEMPTS = 8
+RECEIVED_KEPT = 1000
+"""How many of the latest commands :attr:`ScopeServer.received` keeps."""
+DIGITIZE_POLL_S = 0.002
+
+
+def _out_of_range() -> ScpiError:
+    return ScpiError(-222, "Data out of range")
 
 
 def _nr3(value: float) -> str:
@@ -83,7 +113,8 @@ class ScopeServer(InstrumentServer):
 
     Args:
         channels: channel number (1-4) -> trace source; missing channels get noise.
-        seed: random seed for the default sources and trigger placement.
+        seed: random seed for the default sources.
+        clock: seconds, monotonic: when photons arrive and acquisitions complete.
         host: address to bind.
         port: TCP port (0: any free one).
         name: shown in logs.
@@ -96,19 +127,21 @@ class ScopeServer(InstrumentServer):
         channels: Mapping[int, TraceSource] | None = None,
         *,
         seed: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
         host: str = "127.0.0.1",
         port: int = 0,
         name: str = "",
     ) -> None:
         super().__init__(host, port, name=name, read_termination=b"\n", write_termination=b"\n")
-        self._rng = np.random.default_rng(seed)
+        # Hours of polling would otherwise keep every command ever sent.
+        self.received: deque[str] = deque(maxlen=RECEIVED_KEPT)  # type: ignore[assignment]
+        self.commands = 0
         given = dict(channels) if channels is not None else {1: TESReadout(seed=seed)}
         self.sources: dict[int, TraceSource] = {
             ch: given.get(ch, NoiseSource(seed=None if seed is None else seed + ch))
             for ch in range(1, 5)
         }
-        self.records: dict[int, np.ndarray] = {}
-        self.acquisitions = 0
+        self.engine = AcquisitionEngine(self.sources, clock)
         self._reset()
         self.parser = ScpiParser(self._commands())
 
@@ -117,7 +150,7 @@ class ScopeServer(InstrumentServer):
     def _reset(self) -> None:
         self.wav_source = 1
         self.wav_format = "BYTE"
-        self.unsigned = False
+        self.unsigned = True
         self.msb_first = True
         self.points = 1000
         self.points_mode = "NORMal"
@@ -126,107 +159,95 @@ class ScopeServer(InstrumentServer):
         self.trig_slope = "POSitive"
         self.sweep = "AUTO"
         self.timebase = 50e-6
+        self.position = 0.0
         self.reference = "CENTer"
+        self.acq_type = "NORMal"
+        self.acq_count = 8
         self.scale = {ch: 0.5 for ch in range(1, 5)}
         self.offset = {ch: 0.0 for ch in range(1, 5)}
-        self.running = True
-        self.triggered = False
-        self.records = {}
+        self.coupling = {ch: "DC" for ch in range(1, 5)}
+        self.impedance = {ch: "ONEMeg" for ch in range(1, 5)}
+        self.display = {ch: ch == 1 for ch in range(1, 5)}
+        self.engine.record = None
+        self.engine.run(self.setup())  # a scope powers up (and resets) running
 
-    # ---- acquisition -----------------------------------------------------------------------
+    def setup(self) -> Setup:
+        """The acquisition settings as they are now."""
+        x_increment = 10.0 * self.timebase / self.points
+        x_origin = self.position - REFERENCE_DIV[self.reference] * self.timebase
+        return Setup(
+            points=self.points, x_increment=x_increment, x_origin=x_origin,
+            scale=dict(self.scale), offset=dict(self.offset),
+            ac={ch: c == "AC" for ch, c in self.coupling.items()},
+            acq_type=self.acq_type, count=self.acq_count, trig_source=self.trig_source,
+            trig_level=self.trig_level, trig_slope=self.trig_slope, auto=self.sweep == "AUTO",
+        )
+
+    def _changed(self) -> None:
+        self.engine.drop_record(self.setup())
 
     @property
-    def x_increment(self) -> float:
-        """Sample interval of a record, s."""
-        return 10.0 * self.timebase / self.points
-
-    @property
-    def trigger_index(self) -> int:
-        """Sample index of the trigger point in a record."""
-        return int(round(REFERENCE_DIV[self.reference] / 10.0 * self.points))
-
-    def acquire(self) -> bool:
-        """Take one record on every channel; True when a real edge triggered it."""
-        n, dt, pre = self.points, self.x_increment, self.trigger_index
-        spread = max(2, n // 8)
-        length = n + spread + max(64, n // 8)  # room for the rise after the photon
-        for _ in range(SEARCH_ATTEMPTS):
-            event = int(self._rng.integers(pre + 1, pre + spread))
-            data = {
-                ch: src.acquire(length, dt, event if ch == self.trig_source else None)
-                for ch, src in self.sources.items()
-            }
-            start = self._find_edge(data[self.trig_source], pre, n)
-            if start is not None:
-                self.records = {ch: d[start : start + n] for ch, d in data.items()}
-                self.triggered = True
-                self.acquisitions += 1
-                return True
-            if self.sweep == "AUTO":
-                self.records = {ch: d[:n] for ch, d in data.items()}
-                self.acquisitions += 1
-                return False
-        return False
-
-    def _find_edge(self, trace: np.ndarray, pre: int, n: int) -> int | None:
-        level = self.trig_level
-        before, after = trace[:-1], trace[1:]
-        if self.trig_slope == "POSitive":
-            hits = (before < level) & (after >= level)
-        else:
-            hits = (before > level) & (after <= level)
-        idx = np.nonzero(hits)[0] + 1
-        idx = idx[(idx >= pre) & (idx - pre + n <= trace.size)]
-        return int(idx[0] - pre) if idx.size else None
-
-    def _volts(self, ch: int) -> np.ndarray:
-        if self.running or not self.records:
-            self.acquire()
-        return self.records.get(ch, np.zeros(self.points))
-
-    def _codes(self, ch: int) -> np.ndarray:
-        volts = self._volts(ch)
-        yinc, yorig, yref = self._y_axis(ch)
-        bits = 16 if self.wav_format == "WORD" else 8
-        lo, hi = (0, 2**bits - 1) if self.unsigned else (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
-        codes = np.round((volts - yorig) / yinc) + yref
-        return np.clip(codes, lo, hi)
-
-    def _y_axis(self, ch: int) -> tuple[float, float, int]:
-        bits = 16 if self.wav_format == "WORD" else 8
-        yinc = 8.0 * self.scale[ch] / 2**bits
-        yref = 2 ** (bits - 1) if self.unsigned else 0
-        return yinc, self.offset[ch], yref
-
-    def _x_origin(self) -> float:
-        return -self.trigger_index * self.x_increment
+    def acquisitions(self) -> int:
+        """Acquisitions completed so far."""
+        return self.engine.acquisitions
 
     # ---- SCPI handlers ---------------------------------------------------------------------
 
     def handle(self, command: str) -> str | bytes | None:
-        """Execute one program message."""
+        """Catch up with the clock, then execute one program message."""
+        self.commands += 1
+        self.engine.update()
         return self.parser.execute(command)
 
+    def _held(self) -> tuple[Record | None, Setup, int]:
+        """The record a transfer returns now, its settings and the decimation step."""
+        record = self.engine.record
+        if record is None:
+            return None, self.setup(), 1
+        limit = MEASUREMENT_RECORD if self.engine.running else record.setup.points
+        step = max(1, math.ceil(record.setup.points / min(limit, self.points)))
+        return record, record.setup, step
+
+    def _y_axis(self, setup: Setup) -> tuple[float, float, int]:
+        bits = 16 if self.wav_format == "WORD" else 8
+        ch = self.wav_source
+        yref = 2 ** (bits - 1) if self.unsigned else 0
+        return 8.0 * setup.scale[ch] / 2**bits, setup.offset[ch], yref
+
     def _data(self, _s: list[int], _a: str) -> bytes:
+        record, setup, step = self._held()
+        if record is None:
+            self.parser.push_error(-230, "Data corrupt or stale")
+            return b"#800000000\n"
+        words = record.codes[self.wav_source][::step]
         if self.wav_format == "ASCii":
-            body = ",".join(_nr3(v) for v in self._volts(self.wav_source)).encode("ascii")
+            lsb = 8.0 * setup.scale[self.wav_source] / 65536
+            volts = (words.astype(np.float64) - 32768.0) * lsb + setup.offset[self.wav_source]
+            body = ",".join(_nr3(v) for v in volts).encode("ascii")
         else:
-            codes = self._codes(self.wav_source)
-            bits = 16 if self.wav_format == "WORD" else 8
-            kind = ("u" if self.unsigned else "i") + str(bits // 8)
             order = ">" if self.msb_first else "<"
-            body = codes.astype(order + kind).tobytes()
+            # Unsigned codes count from the bottom rail; signed ones from mid-scale.
+            if self.wav_format == "BYTE":
+                top = (words >> 8).astype(np.int16)
+                body = (top if self.unsigned else top - 128).astype(
+                    "u1" if self.unsigned else "i1").tobytes()
+            else:
+                wide = words.astype(np.int32)
+                body = (wide if self.unsigned else wide - 32768).astype(
+                    order + ("u2" if self.unsigned else "i2")).tobytes()
         return b"#8" + f"{len(body):08d}".encode("ascii") + body + b"\n"
 
     def _preamble(self, _s: list[int], _a: str) -> str:
-        yinc, yorig, yref = self._y_axis(self.wav_source)
+        record, setup, step = self._held()
+        points = len(record.codes[self.wav_source][::step]) if record else setup.points
+        yinc, yorig, yref = self._y_axis(setup)
         fields = [
             f"{FORMAT_CODES[self.wav_format]:+d}",
-            "+0",
-            f"{self.points:+d}",
-            "+1",
-            _nr3(self.x_increment),
-            _nr3(self._x_origin()),
+            f"{TYPE_CODES[setup.acq_type]:+d}",
+            f"{points:+d}",
+            f"{record.averaged if record and setup.acq_type == 'AVERage' else 1:+d}",
+            _nr3(setup.x_increment * step),
+            _nr3(setup.x_origin),
             "+0",
             _nr3(yinc),
             _nr3(yorig),
@@ -245,49 +266,87 @@ class ScopeServer(InstrumentServer):
 
     def _set_points(self, _s: list[int], a: str) -> None:
         self.points = int(min(MAX_POINTS, max(MIN_POINTS, int(float(a)))))
-
-    def _set_level(self, _s: list[int], a: str) -> None:
-        self.trig_level = float(a)
+        self._changed()
 
     def _set_scale(self, s: list[int], a: str) -> None:
         value = float(a)
         if not (1e-3 <= value <= 5.0) or not 1 <= s[0] <= 4:
             raise ScpiError()
-        self.scale[s[0]] = value
+        # Into 50 Ohm the front end stops at 1 V/div; the scope limits the setting.
+        self.scale[s[0]] = min(value, 1.0) if self.impedance[s[0]] == "FIFTy" else value
+        self._changed()
 
-    def _set_offset(self, s: list[int], a: str) -> None:
-        if not 1 <= s[0] <= 4:
-            raise ScpiError()
-        self.offset[s[0]] = float(a)
+    def _set_impedance(self, s: list[int], a: str) -> None:
+        self.impedance[s[0]] = parse_choice(a, ("ONEMeg", "FIFTy"))
+        if self.impedance[s[0]] == "FIFTy":
+            self.scale[s[0]] = min(self.scale[s[0]], 1.0)
+        self._changed()
 
-    def _set_timebase(self, _s: list[int], a: str) -> None:
-        value = float(a)
-        if not 1e-9 <= value <= 50.0:
-            raise ScpiError()
-        self.timebase = value
+    def _set_float(self, attr: str, low: float, high: float) -> Callable[[list[int], str], None]:
+        def _set(_s: list[int], a: str) -> None:
+            value = float(a)
+            if not low <= value <= high:
+                raise _out_of_range()
+            setattr(self, attr, value)
+            self._changed()
+
+        return _set
+
+    def _set_count(self, _s: list[int], a: str) -> None:
+        value = int(float(a))
+        if not 2 <= value <= 65536:
+            raise _out_of_range()
+        self.acq_count = value
+        self._changed()
 
     def _single(self, _s: list[int], _a: str) -> None:
-        self.running = False
-        self.acquire()
+        self.sweep = "NORMal"  # the X-series' :SINGle always waits for a real trigger
+        self.engine.arm_single(self.setup())
 
-    def _ter(self, _s: list[int], _a: str) -> str:
-        fired, self.triggered = self.triggered, False
-        return "+1" if fired else "+0"
+    def _digitize(self, _s: list[int], _a: str) -> None:
+        self.engine.arm_single(self.setup())
+        while self.engine.running and not self._stopping.is_set():
+            self._pause()
+            self.engine.update()
+
+    def _pause(self) -> None:
+        """Wait a moment without holding the server lock (other clients may talk meanwhile)."""
+        try:
+            self.lock.release()
+        except RuntimeError:  # called outside a client thread (a test driving handle())
+            time.sleep(DIGITIZE_POLL_S)
+            return
+        try:
+            time.sleep(DIGITIZE_POLL_S)
+        finally:
+            self.lock.acquire()
+
+    def _condition(self, _s: list[int], _a: str) -> str:
+        value = (RUN_BIT if self.engine.running else 0) | (
+            WAIT_TRIG_BIT if self.engine.waiting else 0)
+        return f"{value:+d}"
 
     def _cls(self, _s: list[int], _a: str) -> None:
         self.parser.errors.clear()
-        self.triggered = False
-
-    def _rst(self, _s: list[int], _a: str) -> None:
-        self._reset()
+        self.engine.clear_events()
 
     def _commands(self) -> list[ScpiCommand]:
         def short(choice: str) -> str:
             return "".join(c for c in choice if c.isupper())
 
-        def setter(attr: str, choices: tuple[str, ...]) -> Callable[[list[int], str], None]:
+        def setter(attr: str, choices: tuple[str, ...], acquisition: bool = True
+                   ) -> Callable[[list[int], str], None]:
             def _set(_s: list[int], a: str) -> None:
                 setattr(self, attr, parse_choice(a, choices))
+                if acquisition:
+                    self._changed()
+
+            return _set
+
+        def per_channel(attr: str, choices: tuple[str, ...]) -> Callable[[list[int], str], None]:
+            def _set(s: list[int], a: str) -> None:
+                getattr(self, attr)[chan(s)] = parse_choice(a, choices)
+                self._changed()
 
             return _set
 
@@ -299,43 +358,44 @@ class ScopeServer(InstrumentServer):
                 raise ScpiError()
             return s[0]
 
+        def set_offset(s: list[int], a: str) -> None:
+            self.offset[chan(s)] = float(a)
+            self._changed()
+
+        def set_display(s: list[int], a: str) -> None:
+            self.display[chan(s)] = parse_bool(a)
+
+        def set_trigger_source(s: list[int], a: str) -> None:
+            self.trig_source = self._channel(a)
+            self._changed()
+
         return [
             ScpiCommand("*IDN", query=lambda s, a: IDN),
             ScpiCommand("*OPC", set=lambda s, a: None, query=lambda s, a: "1"),
-            ScpiCommand("*RST", set=self._rst),
+            ScpiCommand("*OPT", query=lambda s, a: "0"),
+            ScpiCommand("*STB", query=lambda s, a: f"{int(self.engine.trigger_pending):+d}"),
+            ScpiCommand("*RST", set=lambda s, a: self._reset()),
             ScpiCommand("*CLS", set=self._cls),
-            ScpiCommand(
-                ":WAVeform:SOURce",
-                set=lambda s, a: setattr(self, "wav_source", self._channel(a)),
-                query=lambda s, a: f"CHAN{self.wav_source}",
-            ),
-            ScpiCommand(
-                ":WAVeform:FORMat",
-                set=setter("wav_format", ("WORD", "BYTE", "ASCii")),
-                query=lambda s, a: (
-                    short(self.wav_format) if self.wav_format == "ASCii" else self.wav_format
-                ),
-            ),
-            ScpiCommand(
-                ":WAVeform:UNSigned",
-                set=lambda s, a: setattr(self, "unsigned", parse_bool(a)),
-                query=lambda s, a: "1" if self.unsigned else "0",
-            ),
-            ScpiCommand(
-                ":WAVeform:BYTeorder",
-                set=lambda s, a: setattr(
-                    self, "msb_first", parse_choice(a, ("LSBFirst", "MSBFirst")) == "MSBFirst"
-                ),
-                query=lambda s, a: "MSBF" if self.msb_first else "LSBF",
-            ),
-            ScpiCommand(
-                ":WAVeform:POINts:MODE",
-                set=setter("points_mode", ("NORMal", "MAXimum", "RAW")),
-                query=lambda s, a: short(self.points_mode),
-            ),
-            ScpiCommand(
-                ":WAVeform:POINts", set=self._set_points, query=lambda s, a: str(self.points)
-            ),
+            ScpiCommand(":WAVeform:SOURce",
+                        set=lambda s, a: setattr(self, "wav_source", self._channel(a)),
+                        query=lambda s, a: f"CHAN{self.wav_source}"),
+            ScpiCommand(":WAVeform:FORMat", set=setter("wav_format", ("WORD", "BYTE", "ASCii"),
+                                                       acquisition=False),
+                        query=lambda s, a: (short(self.wav_format)
+                                            if self.wav_format == "ASCii" else self.wav_format)),
+            ScpiCommand(":WAVeform:UNSigned",
+                        set=lambda s, a: setattr(self, "unsigned", parse_bool(a)),
+                        query=lambda s, a: "1" if self.unsigned else "0"),
+            ScpiCommand(":WAVeform:BYTeorder",
+                        set=lambda s, a: setattr(self, "msb_first", parse_choice(
+                            a, ("LSBFirst", "MSBFirst")) == "MSBFirst"),
+                        query=lambda s, a: "MSBF" if self.msb_first else "LSBF"),
+            ScpiCommand(":WAVeform:POINts:MODE",
+                        set=setter("points_mode", ("NORMal", "MAXimum", "RAW"),
+                                   acquisition=False),
+                        query=lambda s, a: short(self.points_mode)),
+            ScpiCommand(":WAVeform:POINts", set=self._set_points,
+                        query=lambda s, a: f"{self.points:+d}"),
             ScpiCommand(":WAVeform:PREamble", query=self._preamble),
             ScpiCommand(":WAVeform:DATA", query=self._data),
             ScpiCommand(":WAVeform:XINCrement", query=field(4)),
@@ -344,49 +404,46 @@ class ScopeServer(InstrumentServer):
             ScpiCommand(":WAVeform:YINCrement", query=field(7)),
             ScpiCommand(":WAVeform:YORigin", query=field(8)),
             ScpiCommand(":WAVeform:YREFerence", query=field(9)),
-            ScpiCommand(
-                ":TRIGger[:EDGE]:SOURce",
-                set=lambda s, a: setattr(self, "trig_source", self._channel(a)),
-                query=lambda s, a: f"CHAN{self.trig_source}",
-            ),
-            ScpiCommand(
-                ":TRIGger[:EDGE]:LEVel",
-                set=self._set_level,
-                query=lambda s, a: _nr3(self.trig_level),
-            ),
-            ScpiCommand(
-                ":TRIGger[:EDGE]:SLOPe",
-                set=setter("trig_slope", ("POSitive", "NEGative")),
-                query=lambda s, a: short(self.trig_slope),
-            ),
-            ScpiCommand(
-                ":TRIGger:SWEep",
-                set=setter("sweep", ("AUTO", "NORMal")),
-                query=lambda s, a: short(self.sweep),
-            ),
+            ScpiCommand(":TRIGger[:EDGE]:SOURce", set=set_trigger_source,
+                        query=lambda s, a: f"CHAN{self.trig_source}"),
+            ScpiCommand(":TRIGger[:EDGE]:LEVel",
+                        set=self._set_float("trig_level", -40.0, 40.0),
+                        query=lambda s, a: _nr3(self.trig_level)),
+            ScpiCommand(":TRIGger[:EDGE]:SLOPe",
+                        set=setter("trig_slope",
+                                   ("POSitive", "NEGative", "EITHer", "ALTernate")),
+                        query=lambda s, a: short(self.trig_slope)),
+            ScpiCommand(":TRIGger:SWEep", set=setter("sweep", ("AUTO", "NORMal")),
+                        query=lambda s, a: short(self.sweep)),
             ScpiCommand(":SINGle", set=self._single),
-            ScpiCommand(":DIGitize", set=self._single),
-            ScpiCommand(":RUN", set=lambda s, a: setattr(self, "running", True)),
-            ScpiCommand(":STOP", set=lambda s, a: setattr(self, "running", False)),
-            ScpiCommand(":TER", query=self._ter),
-            ScpiCommand(
-                ":TIMebase[:MAIN]:SCALe",
-                set=self._set_timebase,
-                query=lambda s, a: _nr3(self.timebase),
-            ),
-            ScpiCommand(
-                ":TIMebase:REFerence",
-                set=setter("reference", ("LEFT", "CENTer", "RIGHt")),
-                query=lambda s, a: short(self.reference),
-            ),
-            ScpiCommand(
-                ":CHANnel<n>:SCALe",
-                set=self._set_scale,
-                query=lambda s, a: _nr3(self.scale[chan(s)]),
-            ),
-            ScpiCommand(
-                ":CHANnel<n>:OFFSet",
-                set=self._set_offset,
-                query=lambda s, a: _nr3(self.offset[chan(s)]),
-            ),
+            ScpiCommand(":DIGitize", set=self._digitize),
+            ScpiCommand(":RUN", set=lambda s, a: self.engine.run(self.setup())),
+            ScpiCommand(":STOP", set=lambda s, a: self.engine.stop()),
+            ScpiCommand(":TER", query=lambda s, a: "+1" if self.engine.take_trigger_event()
+                        else "+0"),
+            ScpiCommand(":OPERegister:CONDition", query=self._condition),
+            ScpiCommand(":TIMebase[:MAIN]:SCALe", set=self._set_float("timebase", 1e-9, 50.0),
+                        query=lambda s, a: _nr3(self.timebase)),
+            ScpiCommand(":TIMebase[:MAIN]:POSition",
+                        set=self._set_float("position", -500.0, 500.0),
+                        query=lambda s, a: _nr3(self.position)),
+            ScpiCommand(":TIMebase:REFerence",
+                        set=setter("reference", ("LEFT", "CENTer", "RIGHt")),
+                        query=lambda s, a: short(self.reference)),
+            ScpiCommand(":ACQuire:TYPE",
+                        set=setter("acq_type", ("NORMal", "AVERage", "HRESolution", "PEAK")),
+                        query=lambda s, a: short(self.acq_type)),
+            ScpiCommand(":ACQuire:COUNt", set=self._set_count,
+                        query=lambda s, a: f"{self.acq_count:+d}"),
+            ScpiCommand(":CHANnel<n>:SCALe", set=self._set_scale,
+                        query=lambda s, a: _nr3(self.scale[chan(s)])),
+            ScpiCommand(":CHANnel<n>:OFFSet", set=set_offset,
+                        query=lambda s, a: _nr3(self.offset[chan(s)])),
+            ScpiCommand(":CHANnel<n>:COUPling", set=per_channel("coupling", ("AC", "DC")),
+                        query=lambda s, a: self.coupling[chan(s)]),
+            ScpiCommand(":CHANnel<n>:IMPedance",
+                        set=lambda s, a: self._set_impedance([chan(s)], a),
+                        query=lambda s, a: short(self.impedance[chan(s)])),
+            ScpiCommand(":CHANnel<n>:DISPlay", set=set_display,
+                        query=lambda s, a: "1" if self.display[chan(s)] else "0"),
         ]

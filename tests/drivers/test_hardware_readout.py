@@ -138,6 +138,7 @@ def scope(device_address: str) -> Iterator[InfiniiVision]:
 def test_scope_transfers_a_record(scope: InfiniiVision) -> None:
     require_model(identify(scope), "DSO-X", "MSO-X", "DSOX", "MSOX", "EDUX")
     scope.configure_waveform("CHAN1", fmt=WaveformFormat.WORD, points_mode="NORM")
+    scope.stop()  # a record is read only from a stopped scope
     record = scope.fetch_waveform()
     assert record.volts.size == record.preamble.points
     assert np.all(np.isfinite(record.volts))

@@ -59,8 +59,8 @@ def test_status(ch: str, reply: str, flags: InputStatus) -> None:
 
 @pytest.mark.parametrize("ch", INPUTS)
 def test_input_type(ch: str) -> None:
-    diode = InputType336(SensorType.DIODE, False, 0, False, InputUnits.KELVIN)
-    cernox = InputType336(SensorType.NTC_RTD, True, 5, True, InputUnits.SENSOR)
+    diode = InputType336(SensorType.DIODE, False, 2.5, False, InputUnits.KELVIN)
+    cernox = InputType336(SensorType.NTC_RTD, True, 3000.0, True, InputUnits.SENSOR)
     with expected_protocol(
         LakeShore336,
         [
@@ -225,7 +225,12 @@ def test_all_heaters_off() -> None:
             "25, 50",
         ),
         ("ch_C", "curve", 60, "curve", "", "0 to 59"),
-        ("ch_C", "input_type", (1, False, 9, False, 1), "input_type.range", "", "0 to 8"),
+        ("ch_C", "input_type", (1, False, 5.0, False, 1), "input_type.input_range", "V",
+         "2.5, 10"),
+        ("ch_C", "input_type", (2, False, 1e5, False, 1), "input_type.input_range", "Ohm",
+         "10000"),
+        ("ch_C", "input_type", (1, True, 2.5, False, 1), "input_type.autorange", "",
+         "no autorange"),
     ],
 )
 def test_out_of_range_settings_raise_before_anything_is_sent(
@@ -248,13 +253,16 @@ def test_poll_specs_skip_disabled_inputs() -> None:
             ("INTYPE? B", "1,0,0,0,1"),
             ("INTYPE? C", "0,0,0,0,1"),
             ("INTYPE? D", "3,1,5,1,1"),
-            ("KRDG? B", "+004.2150"),
-            ("HTR? 2", "+010.00"),
+            ("KRDG? 0;RDGST? A;RDGST? B;RDGST? C;RDGST? D",
+             "+077.3500,+004.2150,+000.0000,+012.0000;000;000;001;000"),
+            ("HTR? 2;HTRST? 2", "+010.00;0"),
         ],
     ) as lc:
         specs = {s.name: s for s in lc.poll_specs()}
         assert set(specs) == {"A", "B", "D", "heater1", "heater2"}
         assert specs["B"].read().value == 4.215 and specs["B"].unit == "K"
+        assert specs["A"].read().value == 77.35  # the same exchange served A
+        assert specs["D"].read().value == 12.0
         assert specs["heater2"].read().value == 10.0
 
 

@@ -10,17 +10,21 @@ import pytest
 
 from drivers.errors import SettingOutOfRange
 from drivers.lakeshore import LakeShore336
+from drivers.lakeshore.curves import CurveVerifyError, Pacer
 from drivers.lakeshore.ls336 import (
     PID336,
     HeaterRange,
     HeaterSetup336,
     InputStatus,
+    InputType336,
+    InputUnits,
     OutputMode336,
     OutputSetup336,
     Ramp336,
     SensorType,
 )
-from drivers.lakeshore.ls372_codes import HeaterDisplay
+from drivers.lakeshore.ls372_codes import CurveFormat, HeaterDisplay
+from drivers.readings import Quality
 
 sim_clock = pytest.importorskip("simulators.clock")
 sim_fridge = pytest.importorskip("simulators.physics.fridge")
@@ -124,3 +128,55 @@ def test_daemon_view_against_the_simulator(lc: LakeShore336) -> None:
     controls["setpoint1"].set(50.0)
     assert controls["setpoint1"].get is not None
     assert controls["setpoint1"].get() == pytest.approx(50.0)
+
+
+# ---- readings with the verdict, ranges, the shared exchange, curves, heater faults --------------
+
+
+def test_readings_carry_the_status_and_share_one_exchange(lc: LakeShore336, server: Any) -> None:
+    readings = lc.input_readings
+    assert [r.ok for r in readings] == [True, True, True, False]  # D is disabled: invalid
+    kelvins = lc.kelvins
+    assert len(kelvins) == 4 and 20 < kelvins[0] < 80 and kelvins[3] == 0.0
+    server.set_open_sensor("B", True)
+    specs = {s.name: s for s in lc.poll_specs()}
+    before = len(server.received)
+    samples = {name: specs[name].sample("ls336")[0] for name in ("A", "B", "C")}
+    assert len(server.received) == before + 1  # three inputs, one exchange
+    assert samples["A"].ok and 20 < samples["A"].value < 80
+    assert samples["B"].quality == Quality.INVALID | Quality.OVERRANGE
+    assert samples["B"].note == "RDGST 129: invalid reading, sensor units overrange"
+    server.clear_faults("B")
+    assert lc.ch_B.kelvin_reading.ok
+
+
+def test_input_ranges_round_trip_in_physical_units(lc: LakeShore336) -> None:
+    lc.ch_C.input_type = InputType336(SensorType.NTC_RTD, False, 30e3, True, InputUnits.KELVIN)
+    assert lc.ch_C.input_range == 30e3
+    lc.ch_C.input_range = 1e3
+    assert lc.ch_C.input_type == InputType336(SensorType.NTC_RTD, False, 1e3, True,
+                                              InputUnits.KELVIN)
+    lc.ch_A.input_range = 10.0
+    assert lc.ch_A.input_type.input_range == 10.0
+
+
+def test_curve_upload_verified_and_a_corrupted_point_found(lc: LakeShore336, server: Any) -> None:
+    fast = Pacer(interval_s=0.0, per_second=10**6)
+    diode = [(1.6448, 1.4), (1.4222, 10.0), (1.0195, 77.35), (0.5596, 300.0)]
+    lc.upload_curve(30, diode, name="DT-670 cal", serial="D123", format=CurveFormat.V_PER_K,
+                    pacer=fast)
+    header, back = lc.read_curve(30, pacer=fast)
+    assert (header.name, header.format) == ("DT-670 cal", CurveFormat.V_PER_K)
+    assert back == [(pytest.approx(v), pytest.approx(t)) for v, t in sorted(diode)]
+    server.corrupt_curve_point(31, 2)
+    with pytest.raises(CurveVerifyError) as info:
+        lc.upload_curve(31, diode, name="x", format=CurveFormat.V_PER_K, pacer=fast)
+    assert (info.value.curve, info.value.index) == (31, 2)
+
+
+def test_heater_faults_flag_the_output(lc: LakeShore336, server: Any) -> None:
+    assert lc.output_1.heater_output_reading.ok
+    server.set_heater_short(True, output=1)
+    reading = lc.output_1.heater_output_reading
+    assert reading.quality == Quality.OUTPUT_FAULT and reading.note == "HTRST 2: short"
+    assert lc.output_2.heater_output_reading.ok

@@ -8,7 +8,7 @@ import pytest
 from pymeasure.test import expected_protocol
 
 from drivers.errors import InstrumentReplyError, SettingOutOfRange
-from drivers.lakeshore.curves import CurveHeader
+from drivers.lakeshore.curves import CurveHeader, Pacer
 from drivers.lakeshore.ls372 import LakeShore372, ScanState
 from drivers.lakeshore.ls372_codes import (
     CURRENT_EXCITATIONS,
@@ -27,12 +27,15 @@ from drivers.lakeshore.ls372_codes import (
     SensorUnits,
     Tempco,
 )
-from drivers.lakeshore.ls372_inputs import FilterSettings, InputType, ScanSettings
-from drivers.lakeshore.ls372_outputs import PID372, HeaterSetup, OutputSetup, Ramp372
+from drivers.lakeshore.ls372_heater import SampleHeaterSetup, WarmupHeaterSetup
+from drivers.lakeshore.ls372_inputs import FilterSettings, ScanSettings
+from drivers.lakeshore.ls372_intype import InputType
+from drivers.lakeshore.ls372_outputs import PID372, OutputSetup, Ramp372
 from drivers.lakeshore.ls372_scan import ScanTracker
 
 INPUTS = ["A", 1, 6, 16]
 OUTPUTS = [0, 1, 2]
+NO_WAIT = Pacer(clock=lambda: 0.0, sleep=lambda s: None, interval_s=0.0, per_second=10**6)
 
 
 def output(ls: LakeShore372, n: int) -> Any:
@@ -70,9 +73,9 @@ def test_tables_match_the_manual() -> None:
 @pytest.mark.parametrize(
     ("attr", "query", "reply", "expected"),
     [
-        ("kelvin", "KRDG?", "+293.873E+00", 293.873),
-        ("kelvin", "KRDG?", "+000.000E+00", 0.0),
-        ("resistance", "SRDG?", "+1.23456E+03", 1234.56),
+        ("kelvin", "RDGK?", "+293.873E+00", 293.873),
+        ("kelvin", "RDGK?", "+000.000E+00", 0.0),
+        ("resistance", "RDGR?", "+1.23456E+03", 1234.56),
         ("excitation_power", "RDGPWR?", "+1.2000E-15", 1.2e-15),
     ],
 )
@@ -102,7 +105,7 @@ def test_status_bits(ch: Any, reply: str, flags: ReadingStatus) -> None:
 
 def test_garbage_reading_raises_a_named_reply_error() -> None:
     with (
-        expected_protocol(LakeShore372, [("KRDG? 5", "\x1b?#!ERR")]) as ls,
+        expected_protocol(LakeShore372, [("RDGK? 5", "\x1b?#!ERR")]) as ls,
         pytest.raises(InstrumentReplyError) as info,
     ):
         _ = ls.ch_5.kelvin
@@ -178,15 +181,15 @@ def test_current_excitation_table(amplitude: float) -> None:
     with expected_protocol(
         LakeShore372,
         [
-            ("INTYPE? A", f"1,{index:02d},0,22,0,2"),
-            ("INTYPE? A", f"1,{index:02d},0,22,0,2"),
-            ("INTYPE? A", "0,05,0,22,0,2"),
-            (f"INTYPE A,1,{index},0,22,0,2", None),
+            ("INTYPE? 8", f"1,{index:02d},0,22,0,2"),
+            ("INTYPE? 8", f"1,{index:02d},0,22,0,2"),
+            ("INTYPE? 8", "0,05,0,22,0,2"),
+            (f"INTYPE 8,1,{index},0,22,0,2", None),
         ],
     ) as ls:
-        assert ls.ch_A.current_excitation == amplitude
-        assert ls.ch_A.voltage_excitation is None  # the input is in current mode
-        ls.ch_A.current_excitation = amplitude  # switches from voltage to current mode
+        assert ls.ch_8.current_excitation == amplitude
+        assert ls.ch_8.voltage_excitation is None  # the input is in current mode
+        ls.ch_8.current_excitation = amplitude  # switches from voltage to current mode
 
 
 @pytest.mark.parametrize("ohms", list(RESISTANCE_RANGES))
@@ -278,13 +281,18 @@ def test_temperature_limit(value: float, sent: str) -> None:
 
 
 @pytest.mark.parametrize("hz", list(FREQUENCIES))
-def test_frequency(hz: float) -> None:
+def test_frequency_of_the_measurement_input_and_of_the_control_input(hz: float) -> None:
     index = FREQUENCIES[hz]
     with expected_protocol(
-        LakeShore372, [(f"FREQ 5,{index}", None), ("FREQ? 5", str(index))]
+        LakeShore372,
+        [(f"FREQ 0,{index}", None), ("FREQ? 0", str(index)),
+         (f"FREQ A,{index}", None), ("FREQ? A", str(index))],
     ) as ls:
-        ls.ch_5.excitation_frequency = hz
-        assert ls.ch_5.excitation_frequency == hz
+        ls.measurement_frequency = hz  # one frequency for all sixteen scanner channels
+        assert ls.measurement_frequency == hz
+        ls.ch_A.excitation_frequency = hz
+        assert ls.ch_A.excitation_frequency == hz
+        assert not hasattr(ls.ch_5, "excitation_frequency")
 
 
 # ---- scanner ---------------------------------------------------------------------------------
@@ -355,15 +363,21 @@ def test_output_setup_fields(attr: str, value: Any, sent: str) -> None:
         setattr(ls.sample_heater, attr, value)
 
 
-@pytest.mark.parametrize("n", [0, 1])
-def test_heater_setup(n: int) -> None:
-    setup = HeaterSetup(120.0, 0.0, 0.05, HeaterDisplay.POWER)
+def test_heater_setup_per_output() -> None:
     with expected_protocol(
         LakeShore372,
-        [(f"HTRSET? {n}", "120.000,2,0.000,1"), (f"HTRSET {n},120,0,0.05,2", None)],
+        [
+            ("HTRSET? 0", "+120.000,0,+000.000,1"),
+            ("HTRSET 0,1500.5,0,0,2", None),
+            ("HTRSET? 1", "2,2,+000.000,1"),
+            ("HTRSET 1,1,0,0.3,1", None),
+        ],
     ) as ls:
-        assert output(ls, n).heater_setup == HeaterSetup(120.0, 0.63, 0.0, HeaterDisplay.CURRENT)
-        output(ls, n).heater_setup = setup
+        assert ls.sample_heater.heater_setup == SampleHeaterSetup(120.0, HeaterDisplay.CURRENT)
+        ls.sample_heater.heater_setup = SampleHeaterSetup(1500.5, HeaterDisplay.POWER)
+        assert ls.warmup_heater.heater_setup == WarmupHeaterSetup(
+            50.0, 0.63, 0.0, HeaterDisplay.CURRENT)
+        ls.warmup_heater.heater_setup = WarmupHeaterSetup(25.0, 0.0, 0.3, HeaterDisplay.CURRENT)
 
 
 @pytest.mark.parametrize("amps", list(SAMPLE_HEATER_RANGES))
@@ -527,7 +541,8 @@ def test_upload_curve_sends_header_sorted_points_and_a_terminator() -> None:
             ("CRVPT 22,4,0,0", None),
         ],
     ) as ls:
-        header = ls.upload_curve(22, points, name="MXC", serial="X1")
+        header = ls.upload_curve(22, points, name="MXC", serial="X1", verify=False,
+                                 pacer=NO_WAIT)
     assert header.coefficient == Tempco.NEGATIVE and header.limit == 4.0
 
 
@@ -542,7 +557,8 @@ def test_upload_curve_in_log_format_sends_log10_ohms() -> None:
         ],
     ) as ls:
         ls.upload_curve(
-            30, [(1e4, 0.1), (100.0, 10.0)], name="log", format=CurveFormat.LOG_OHM_PER_K
+            30, [(1e4, 0.1), (100.0, 10.0)], name="log", format=CurveFormat.LOG_OHM_PER_K,
+            verify=False, pacer=NO_WAIT,
         )
 
 
@@ -556,7 +572,7 @@ def test_read_curve_back() -> None:
             ("CRVPT? 23,3", "+0.00000,+0.00000"),
         ],
     ) as ls:
-        header, points = ls.read_curve(23)
+        header, points = ls.read_curve(23, pacer=NO_WAIT)
     assert header.name == "MXC" and header.format == CurveFormat.LOG_OHM_PER_K
     assert points == [(pytest.approx(100.0), 10.0), (pytest.approx(1e4), 0.1)]
 
@@ -610,20 +626,38 @@ def test_upload_curve_refuses_before_sending(kwargs: dict[str, Any], command: st
         (
             "sample_heater",
             "heater_setup",
-            (2500.0, 0.45, 0.0, 1),
+            (2500.0, 1),
             "output 0",
             "heater_setup.resistance",
             "Ohm",
             "1 to 2000",
         ),
         (
-            "sample_heater",
+            "warmup_heater",
             "heater_setup",
-            (100.0, 0.5, 0.0, 1),
-            "output 0",
+            (100.0, 0.45, 0.0, 1),
+            "output 1",
+            "heater_setup.resistance",
+            "Ohm",
+            "25, 50",
+        ),
+        (
+            "warmup_heater",
+            "heater_setup",
+            (50.0, 0.5, 0.0, 1),
+            "output 1",
             "heater_setup.max_current",
             "A",
             "0.45",
+        ),
+        (
+            "warmup_heater",
+            "heater_setup",
+            (50.0, 0.0, 0.0, 1),
+            "output 1",
+            "heater_setup.max_user_current",
+            "A",
+            "above 0",
         ),
         ("still_heater", "still_output", 100.5, "output 2", "still_output", "%", "0 to 100"),
         ("warmup_heater", "heater_range", 2, "output 1", "heater_range", "", "False, True"),
@@ -631,10 +665,12 @@ def test_upload_curve_refuses_before_sending(kwargs: dict[str, Any], command: st
         ("ch_5", "pause", 2, "input 5", "pause", "s", "3 to 200"),
         ("ch_5", "curve", 60, "input 5", "curve", "", "0 to 59"),
         ("ch_5", "voltage_excitation", 1e-3, "input 5", "voltage_excitation", "V", "0.000632"),
-        ("ch_A", "current_excitation", 0.1, "input A", "current_excitation", "A", "0.0316"),
+        ("ch_8", "current_excitation", 0.1, "input 8", "current_excitation", "A", "0.0316"),
+        ("ch_A", "current_excitation", 1e-6, "input A", "current_excitation", "A", "1e-07"),
         ("ch_5", "resistance_range", 1e9, "input 5", "resistance_range", "Ohm", "6.32e+07"),
         ("ch_5", "filter", (True, 10, 81), "input 5", "filter.window_pct", "%", "1 to 80"),
-        ("ch_5", "excitation_frequency", 50, "input 5", "excitation_frequency", "Hz", "9.8"),
+        ("ch_A", "excitation_frequency", 50, "input A", "excitation_frequency", "Hz", "9.8"),
+        (None, "measurement_frequency", 9.9, "", "measurement_frequency", "Hz", "18.2"),
         ("ch_5", "temperature_limit", -1, "input 5", "temperature_limit", "K", "0 to 2000"),
         ("ch_5", "name", 'with"quote', "input 5", "name", "", "without quotes"),
         (None, "active_channel", 0, "", "active_channel", "", "1 to 16"),
@@ -692,6 +728,7 @@ def test_poll_specs_cover_enabled_channels_only() -> None:
         "ch6",
         "ch6_ohms",
         "sample_heater",
+        "warmup_heater",
         "still",
     }
     assert specs["ch6"].unit == "K" and specs["ch6_ohms"].unit == "Ohm"
@@ -704,8 +741,8 @@ def test_poll_spec_reads_and_marks_the_channel_read() -> None:
         *_inset_pairs({6}),
         ("SCAN?", "06,0"),
         ("INSET? A", "1,001,003,00,1"),
-        ("KRDG? 6", "+12.000E-03"),
-        ("KRDG? A", "+15.000E-03"),
+        ("RDGK? 6;RDGST? 6", "+12.000E-03;000"),
+        ("RDGK? A;RDGST? A", "+15.000E-03;000"),
     ]
     with expected_protocol(LakeShore372, pairs) as ls:
         specs = {s.name: s for s in ls.poll_specs()}

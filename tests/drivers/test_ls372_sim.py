@@ -26,8 +26,9 @@ from drivers.lakeshore.ls372_codes import (
     ReadingStatus,
     SensorUnits,
 )
+from drivers.lakeshore.ls372_heater import SampleHeaterSetup
 from drivers.lakeshore.ls372_inputs import FilterSettings
-from drivers.lakeshore.ls372_outputs import PID372, HeaterSetup, OutputSetup, Ramp372
+from drivers.lakeshore.ls372_outputs import PID372, OutputSetup, Ramp372
 
 sim_clock = pytest.importorskip("simulators.clock")
 sim_fridge = pytest.importorskip("simulators.physics.fridge")
@@ -90,8 +91,10 @@ def test_input_settings_round_trip(ls: LakeShore372) -> None:
     assert ls.ch_6.name == "MXC RuOx"
     ls.ch_6.temperature_limit = 1.5
     assert ls.ch_6.temperature_limit == 1.5
-    ls.ch_6.excitation_frequency = 13.7
-    assert ls.ch_6.excitation_frequency == 13.7
+    ls.measurement_frequency = 13.7
+    assert ls.measurement_frequency == 13.7
+    ls.ch_A.excitation_frequency = 16.2
+    assert (ls.ch_A.excitation_frequency, ls.measurement_frequency) == (16.2, 13.7)
     ls.ch_6.voltage_excitation = 63.2e-6
     ls.ch_6.resistance_range = 63.2e3
     setup = ls.ch_6.input_type
@@ -149,7 +152,7 @@ def test_fresh_follows_the_scanner(ls: LakeShore372) -> None:
 
 def test_sample_heater_raises_the_mixing_chamber(ls: LakeShore372) -> None:
     heater = ls.sample_heater
-    heater.heater_setup = HeaterSetup(120.0, 0.0, 0.1, HeaterDisplay.CURRENT)
+    heater.heater_setup = SampleHeaterSetup(120.0, HeaterDisplay.CURRENT)
     assert heater.heater_setup.resistance == 120.0
     base = ls.ch_A.kelvin
     heater.mode = OutputMode.OPEN_LOOP

@@ -1,4 +1,4 @@
-"""Protocol replay for the PFL-102 driver: exact frames, shadow readback, refusals."""
+"""Protocol replay for the PFL-102 driver: exact frames, the shadow, refusals, the heat procedure."""
 
 from __future__ import annotations
 
@@ -29,14 +29,13 @@ DAC_CASES = [
     ("output_offset", -9.8e-3, "01E00004;", -9.8e-3),
 ]
 
-# Each starts from the power-on word 0x0800 (tune, 100 kOhm, 1.5 nF).
+# Each starts from the safe word 0x0800 (tune, 100 kOhm, 1.5 nF).
 FIELD_CASES = [
     ("feedback_resistor", FeedbackResistor.R_1K, "01500802;"),
     ("feedback_resistor", 1e4, "01500804;"),
     ("integrator_capacitor", IntegratorCapacitor.C_15N, "01500900;"),
     ("integrator_capacitor", 150e-9, "01500A00;"),
     ("mode", LoopMode.LOCK, "01D00400;"),
-    ("mode", "idle", "01500000;"),
     ("feedback_stage", FeedbackStage.SQUID, "01500808;"),
     ("test_input", SignalInjection.SQUID_FLUX, "01500840;"),
     ("test_input", "array_bias", "01500820;"),
@@ -54,6 +53,8 @@ OUT_OF_RANGE = [
     ("feedback_resistor", 2e3),
     ("integrator_capacitor", 1e-9),
     ("mode", "locked"),
+    ("mode", "idle"),  # the PFL-102 documents no idle: always tune or lock
+    ("mode", LoopMode.IDLE),
     ("feedback_stage", "both"),
     ("test_input", "squid"),
 ]
@@ -87,7 +88,7 @@ def test_control_field_sends_whole_word(name: str, value: object, frame: str) ->
         assert getattr(pfl.ch_1, name) == value
 
 
-def test_power_on_shadow_needs_no_io() -> None:
+def test_shadow_starts_in_the_safe_tune_state_without_io() -> None:
     with expected_protocol(PFL102, []) as pfl:
         squid = pfl.ch_1
         assert squid.mode is LoopMode.TUNE
@@ -126,25 +127,66 @@ def test_tune_is_the_interface_convenience() -> None:
         assert pfl.ch_1.mode is LoopMode.TUNE
 
 
-def test_heat_zeroes_biases_then_restores_everything() -> None:
+def test_heat_follows_the_manual_procedure_and_waits_the_cool_down() -> None:
     slept: list[float] = []
     comm = [
         ("01E00332;", None),  # bias 25 uA (code 51)
+        ("01500408;", None),  # locked on the SQUID stage
         ("01E00002;", None),  # heat: SQUID bias 0
         ("01600003;", None),  # heat: array bias 0
-        ("01501800;", None),  # heater on, tune word kept
-        ("01D00800;", None),  # heater off
-        ("01E00332;", None),  # SQUID bias restored
+        ("01600000;", None),  # heat: SQUID flux 0
+        ("01E00001;", None),  # heat: array flux 0
+        ("01D01808;", None),  # heater on, loop open (tune) ...
+        ("01D01808;", None),  # ... repeated every 0.1 s
+        ("01D01808;", None),
+        ("01500808;", None),  # heater off, still tune
+        ("01E00332;", None),  # after the cool-down: SQUID bias restored
         ("01600003;", None),  # array bias restored (was 0)
-        ("01500801;", None),  # integrator reset ...
-        ("01D00800;", None),  # ... released
+        ("01600000;", None),  # SQUID flux restored
+        ("01E00001;", None),  # array flux restored
+        ("01D00409;", None),  # the locked word with the integrator reset ...
+        ("01500408;", None),  # ... released: relocked at the present flux
     ]
     with expected_protocol(PFL102, comm) as pfl:
         pfl.ch_1.bias_current = 25e-6
-        pfl.ch_1.heat(0.5, sleep=slept.append)
+        pfl.ch_1.write_control(0x0408)
+        pfl.ch_1.heat(0.3, sleep=slept.append)
         assert pfl.ch_1.bias_current == pytest.approx(2000e-6 * 51 / 4095)
+        assert pfl.ch_1.control_word == 0x0408
         assert pfl.ch_1.heater_enabled is False
-    assert slept == [0.5]
+    assert slept == pytest.approx([0.1, 0.1, 0.1, 10.0])
+
+
+def test_heat_waits_longer_when_asked_but_never_less_than_documented() -> None:
+    slept: list[float] = []
+    comm = [(frame, None) for frame in (
+        "01E00002;", "01600003;", "01600000;", "01E00001;",
+        "01501800;", "01D00800;",
+        "01E00002;", "01600003;", "01600000;", "01E00001;",
+        "01500801;", "01D00800;",
+    )]
+    with expected_protocol(PFL102, comm) as pfl:
+        pfl.ch_1.heat(0.1, cool_s=30.0, sleep=slept.append)
+    assert slept == pytest.approx([0.1, 30.0])
+    with expected_protocol(PFL102, []) as pfl, pytest.raises(SettingOutOfRange) as info:
+        pfl.ch_1.heat(0.2, cool_s=5.0, sleep=slept.append)
+    assert "heat cool_s" in str(info.value) and info.value.allowed == "10 to 600"
+
+
+class LinkDropped(Exception):
+    """Stands in for a link that drops while the heater is on."""
+
+
+def test_a_failure_while_heating_still_switches_the_heater_off() -> None:
+    frames = ("01E00002;", "01600003;", "01600000;", "01E00001;", "01501800;", "01D00800;")
+    with expected_protocol(PFL102, [(f, None) for f in frames]) as pfl:
+        def broken_sleep(seconds: float) -> None:
+            raise LinkDropped
+
+        with pytest.raises(LinkDropped):
+            pfl.ch_1.heat(0.1, sleep=broken_sleep)
+        assert pfl.ch_1.heater_enabled is False
+        assert pfl.ch_1.bias_current == 0.0  # the currents stay off: safe
 
 
 def test_heat_duration_is_checked_before_anything_is_sent() -> None:
@@ -211,7 +253,6 @@ def test_channel_is_a_squid_controller() -> None:
 def test_specs_are_named_per_card_and_validate_without_sending() -> None:
     with expected_protocol(PFL102, [("02E00332;", None)], channels=(1, 2)) as pfl:
         controls = {spec.name: spec for spec in pfl.control_specs()}
-        polls = {spec.name: spec for spec in pfl.poll_specs()}
         actions = {spec.name: spec for spec in pfl.action_specs()}
         assert {"ch1.bias_current", "ch2.mode", "ch2.array_flux", "ch1.test_input"} <= set(controls)
         assert controls["ch1.bias_current"].unit == "A"
@@ -220,8 +261,23 @@ def test_specs_are_named_per_card_and_validate_without_sending() -> None:
             controls["ch1.bias_current"].validate(5e-3)
         assert controls["ch2.feedback_resistor"].validate(1e3) is FeedbackResistor.R_1K
         controls["ch2.bias_current"].set(25e-6)
-        assert polls["ch2.bias_current"].read().value == pytest.approx(2000e-6 * 51 / 4095)
         assert {"ch1.lock", "ch1.tune", "ch1.reset_integrator", "ch1.heat", "ch2.write_all"} <= set(
             actions
         )
-        assert actions["ch1.heat"].params == ("duration_s",)
+        assert actions["ch1.heat"].params == ("duration_s", "cool_s")
+
+
+def test_the_daemon_gets_no_readback_the_card_does_not_have() -> None:
+    with expected_protocol(PFL102, [], channels=(1, 2)) as pfl:
+        assert pfl.poll_specs() == []
+        assert all(spec.get is None for spec in pfl.control_specs())
+        assert pfl.ch_1.READS_BACK is False
+
+
+@pytest.mark.parametrize("word", [0x0000, 0x0C00, 0x0406, 0x0B00, 0x2800, 0x1000])
+def test_control_words_the_manual_does_not_define_are_refused(word: int) -> None:
+    with expected_protocol(PFL102, []) as pfl, pytest.raises(SettingOutOfRange) as info:
+        pfl.ch_1.write_control(word)
+    assert info.value.command == "control word"
+    assert word > 0x1FFF or "exactly one of LOCK" in info.value.allowed
+    assert pfl.ch_1.control_word == 0x0800

@@ -102,17 +102,30 @@ def test_tune_and_reset(server: PFL102Server, pfl: PFL102) -> None:
     assert squid.mode is LoopMode.TUNE
 
 
-def test_heat_restores_the_settings(server: PFL102Server, pfl: PFL102) -> None:
+def test_heat_opens_the_loop_cools_down_and_relocks(server: PFL102Server, pfl: PFL102) -> None:
     squid = pfl.ch_1
     squid.bias_current = 25e-6
+    squid.flux_offset = 10e-6
     squid.lock()
-    squid.heat(0.1, sleep=lambda s: None)
-    # 2 settings, heat: 2 biases + heater on + heater off + 2 biases + reset pulse (2)
-    accepted(server, 2 + 8)
+    seen: list[tuple[str, bool, float]] = []
+
+    def watch(seconds: float) -> None:
+        # What the card holds while the driver waits (heating, then cooling down).
+        wait_for(lambda: server.frames >= 3 + 4 + 1 + len(seen))
+        state = server.state(1)
+        seen.append((state.mode, state.heater, state.value("squid_bias")))
+
+    squid.heat(0.1, sleep=watch)
+    # 3 settings; heat: 4 currents zeroed, heater on, heater off, 4 restored, reset pulse (2)
+    accepted(server, 3 + 4 + 2 + 4 + 2)
+    assert seen == [("tune", True, 0.0),  # heating: loop open, SQUID unbiased
+                    ("tune", False, 0.0)]  # cooling down: heater off, still unbiased
     state = server.state(1)
     assert state.heater is False
     assert state.mode == "locked"
     assert state.value("squid_bias") == pytest.approx(squid.bias_current, abs=1e-12)
+    assert state.value("squid_flux") == pytest.approx(squid.flux_offset, abs=1e-12)
+    assert server.loops[1].mode == "locked" and not server.loops[1].reset_held
 
 
 def test_cards_are_addressed_separately(server: PFL102Server, pfl: PFL102) -> None:

@@ -80,7 +80,8 @@ def test_sim921_over_range_and_open_sensor():
 def test_scope_over_range_is_clipped_data():
     with ScopeServer(seed=2) as server:
         client = RawClient(server.port)
-        client.send(":WAV:FORM BYTE;:CHAN1:SCAL 0.005;:TRIG:EDGE:LEV 0.01;:SINGle;:WAV:DATA?\n")
+        client.send(":WAV:FORM BYTE;:WAV:UNS 0;:CHAN1:SCAL 0.005;:TRIG:EDGE:LEV 0.01;"
+                    ":TRIG:SWE NORM;:DIGitize;:WAV:DATA?\n")
         assert client.read_exact(2) == b"#8"
         payload = client.read_exact(int(client.read_exact(8)) + 1)[:-1]
         codes = np.frombuffer(payload, "i1")

@@ -160,7 +160,7 @@ def test_ls372_open_control_sensor_stops_the_heater(
     _tick(frozen_clock, client)
     assert client.query("RDGST? A") == b"017\r\n"
     assert client.query("KRDG? A") == b"+000.000E+00\r\n"
-    assert client.query("HTR?") == b"+000.000E+00\r\n"
+    assert client.query("HTR?") == b"+00.000\r\n"
     assert base_fridge.heater("mxc") == 0.0
 
 

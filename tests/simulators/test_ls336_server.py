@@ -148,3 +148,57 @@ def test_malformed_commands_get_silence(
     client.send(bad)
     assert client.query("INCRV? A") == b"02\r\n"
     assert ls336.error_count == before + 1
+
+
+def test_all_inputs_and_their_status_in_one_exchange(
+    ls336: LakeShore336Server, client: RawClient
+) -> None:
+    ls336.set_open_sensor("B", True)
+    reply = client.query("KRDG? 0;RDGST? A;RDGST? B;RDGST? C;RDGST? D").rstrip(b"\r\n")
+    values, *statuses = reply.split(b";")
+    fields = values.split(b",")
+    assert len(fields) == 4 and all(re.match(rb"^[+-]\d{3}\.\d{4}$", f) for f in fields)
+    assert fields[1] == b"+000.0000"
+    assert statuses == [b"000", b"129", b"000", b"001"]  # B open; D disabled
+    ls336.clear_faults()
+    assert client.query("RDGST? B") == b"000\r\n"
+
+
+def test_intype_range_codes_follow_the_sensor_type(
+    ls336: LakeShore336Server, client: RawClient
+) -> None:
+    before = ls336.error_count
+    client.send("INTYPE A,1,0,2,0,1")  # a diode has ranges 0 and 1 only
+    client.send("INTYPE C,2,1,7,1,1")  # a platinum RTD stops at 6 (10 kOhm)
+    assert client.query("INTYPE? A;INTYPE? C") == b"1,0,0,0,1;3,1,0,0,1\r\n"
+    assert ls336.error_count == before + 2
+    client.send("INTYPE C,3,0,8,1,3")  # NTC 100 kOhm
+    assert client.query("INTYPE? C") == b"3,0,8,1,3\r\n"
+
+
+def test_user_curves(ls336: LakeShore336Server, client: RawClient) -> None:
+    client.send("CRVHDR 30,DT-470,00011134,2,325.0,1")  # as the manual's example (no quotes)
+    assert client.query("CRVHDR? 30") == b"DT-470         ,00011134  ,2,+325.000,1\r\n"
+    client.send("CRVPT 30,2,0.10191,470.000")
+    assert client.query("CRVPT? 30,2") == b"+0.101910,+470.000\r\n"
+    assert client.query("CRVPT? 30,3") == b"+0.00000,+0.00000\r\n"
+    ls336.corrupt_curve_point(30, 2)
+    client.send("CRVPT 30,2,0.10191,470.000")
+    assert client.query("CRVPT? 30,2") != b"+0.101910,+470.000\r\n"
+    client.send("CRVDEL 30")
+    assert client.query("CRVHDR? 30").startswith(b" " * 15 + b",")
+
+
+def test_heater_faults(ls336: LakeShore336Server, base_fridge: DilutionFridge,
+                       frozen_clock: SimClock, client: RawClient) -> None:
+    for command in ("OUTMODE 2,3,0,0", "RANGE 2,1", "MOUT 2,100"):
+        client.send(command)
+    advance(frozen_clock, client, 1.0)
+    assert base_fridge.heater("4k") > 0
+    ls336.set_heater_open(True, output=2)
+    advance(frozen_clock, client, 1.0)
+    assert client.query("HTR? 2;HTRST? 2") == b"+000.00;1\r\n"
+    assert base_fridge.heater("4k") == 0.0
+    ls336.set_heater_open(False, output=2)
+    ls336.set_heater_short(True, output=1)
+    assert client.query("HTRST? 1;HTRST? 2") == b"2;0\r\n"

@@ -109,9 +109,13 @@ def test_inname_tlimit_filter_freq(client: RawClient) -> None:
     assert client.query("FILTER? 6") == b"1,010,10\r\n"
     client.send("FILTER 6,0,20,5")
     assert client.query("FILTER? 6") == b"0,020,05\r\n"
-    assert client.query("FREQ? 6") == b"1\r\n"
-    client.send("FREQ 6,3")
-    assert client.query("FREQ? 6") == b"3\r\n"
+    assert client.query("FREQ? 0") == b"1\r\n"  # one frequency for all scanner channels
+    client.send("FREQ 0,3")
+    assert client.query("FREQ? 0") == b"3\r\n"
+    assert client.query("FREQ? A") == b"1\r\n"  # the control input has its own
+    client.send("FREQ A,5")
+    assert client.query("FREQ? A") == b"5\r\n"
+    assert client.query("FREQ? 0") == b"3\r\n"
 
 
 def test_output_setup_commands(client: RawClient) -> None:
@@ -121,9 +125,12 @@ def test_output_setup_commands(client: RawClient) -> None:
     assert client.query("OUTMODE? 2") == b"4,0,0,0,1,001\r\n"
     client.send("OUTMODE 1,2,6,1,0,1,255")
     assert client.query("OUTMODE? 1") == b"2,6,1,0,1,255\r\n"
-    assert client.query("HTRSET? 0") == b"+120.000E+00,2,+000.000E+00,1\r\n"
-    client.send("HTRSET 0,100,0,0.2,2")
-    assert client.query("HTRSET? 0") == b"+100.000E+00,0,+200.000E-03,2\r\n"
+    assert client.query("HTRSET? 0") == b"+120.000,0,+000.000,1\r\n"  # load in ohms
+    client.send("HTRSET 0,100,0,0,2")
+    assert client.query("HTRSET? 0") == b"+100.000,0,+000.000,2\r\n"
+    assert client.query("HTRSET? 1") == b"2,2,+000.000,1\r\n"  # 50 ohm, 0.63 A
+    client.send("HTRSET 1,1,0,0.2,2")  # 25 ohm, user limit 0.2 A
+    assert client.query("HTRSET? 1") == b"1,0,+000.200,2\r\n"
     assert client.query("RANGE? 0") == b"0\r\n"
     client.send("RANGE 0 5")
     assert client.query("RANGE? 0") == b"5\r\n"
@@ -144,23 +151,21 @@ def test_control_commands(client: RawClient) -> None:
     assert client.query("STILL?") == b"+17.32\r\n"
     client.send("STILL 10.6")
     assert client.query("STILL?") == b"+10.60\r\n"
-    assert client.query("HTR?") == b"+000.000E+00\r\n"
+    assert client.query("HTR?") == b"+00.000\r\n"
 
 
 def test_curve_header_points_and_kelvin_from_the_curve(
     client: RawClient, frozen_clock: SimClock
 ) -> None:
-    assert client.query("CRVHDR? 24") == b"MXC            ,SIM0006   ,4,+040.000E+00,1\r\n"
-    number = rb"[+-]\d\.\d{6}E[+-]\d{2}"
-    assert re.match(
-        rb"^" + number + b"," + number + b"," + number + rb"\r\n$", client.query("CRVPT? 24,1")
-    )
+    assert client.query("CRVHDR? 24") == b"MXC            ,SIM0006   ,4,+040.000,1\r\n"
+    number = rb"[+-]\d{3}\.\d{3}E[+-]\d{2}"
+    assert re.match(rb"^" + number + b"," + number + rb"\r\n$", client.query("CRVPT? 24,1"))
     client.send('CRVHDR 30,"My RuOx","S123",3,10.0,1')
-    assert client.query("CRVHDR? 30") == b"My RuOx        ,S123      ,3,+010.000E+00,1\r\n"
+    assert client.query("CRVHDR? 30") == b"My RuOx        ,S123      ,3,+010.000,1\r\n"
     # a two-point ohm/kelvin curve: every resistance in between maps linearly
     client.send("CRVPT 30,1,40000,0.02")
     client.send("CRVPT 30,2,100000,0.005")
-    assert client.query("CRVPT? 30,2") == b"+1.000000E+05,+5.000000E-03,+0.000000E+00\r\n"
+    assert client.query("CRVPT? 30,2") == b"+100.000E+03,+500.000E-05\r\n"
     client.send("INSET 6,1,10,3,30,1")
     client.send("SCAN 6,0")
     advance(frozen_clock, client, 5.0)  # past the pause: channel 6 is read again
@@ -290,7 +295,7 @@ def test_closed_loop_holds_the_setpoint(
         readings.append(eng(client.query("KRDG? A")))
     assert readings[-1] == pytest.approx(0.05, rel=0.01)
     assert max(readings[-10:]) - min(readings[-10:]) < 0.002
-    assert 0 < eng(client.query("HTR?")) < 100
+    assert 0 < float(client.query("HTR?")) < 100
 
 
 def test_setpoint_ramp_reports_ramping_and_arrives(
@@ -321,11 +326,13 @@ def test_open_loop_output_heats_with_i_squared_r(
     client.send("RANGE 0,5")  # 3.16 mA
     client.send("MOUT 0,50")
     advance(frozen_clock, client, 1.0)
-    assert client.query("HTR?") == b"+050.000E+00\r\n"
+    assert client.query("HTR?") == b"+50.000\r\n"
     expected = (0.5 * 3.16e-3) ** 2 * 120.0
     assert base_fridge.heater("mxc") == pytest.approx(expected, rel=1e-6)
-    client.send("HTRSET 0,120,2,0,2")  # display power
-    assert eng(client.query("HTR?")) == pytest.approx(expected, rel=1e-3)
+    client.send("HTRSET 0,120,2,0,2")  # display power: watts, to the manual's three decimals
+    client.send("RANGE 0,8")  # 100 mA: 50 % gives 0.3 W into 120 ohm
+    advance(frozen_clock, client, 1.0)
+    assert float(client.query("HTR?")) == pytest.approx((0.5 * 0.1) ** 2 * 120.0, abs=1e-3)
 
 
 def test_temperature_limit_turns_the_heater_off(
@@ -370,3 +377,111 @@ def test_zone_mode_takes_range_and_gains_from_the_zone_of_the_setpoint(
     for _ in range(20):
         advance(frozen_clock, client, 60.0)
     assert eng(client.query("KRDG? A")) == pytest.approx(0.05, rel=0.01)
+
+
+# ---- chained queries, spellings, new commands ---------------------------------------------------
+
+
+def test_chained_queries_are_answered_in_one_line(client: RawClient) -> None:
+    reply = client.query("RDGK? 6;RDGST? 6")
+    value, status = reply.rstrip(b"\r\n").split(b";")
+    assert ENG.match(value + b"\r\n") and status == b"000"
+    assert client.query("RDGK? 6") == client.query("KRDG? 6")  # both spellings, frozen clock
+    assert client.query("RDGR? 6") == client.query("SRDG? 6")
+    # spaces after the separator, a set command in the chain, a trailing separator
+    assert client.query("SCAN 6,0; SCAN?;") == b"06,0\r\n"
+    assert client.query("HTR?;HTRST? 0;RANGE? 0") == b"+00.000;0;0\r\n"
+    # a malformed part is ignored, the rest still answered
+    assert client.query("RDGST? 99;RDGST? 6") == b"000\r\n"
+
+
+def test_control_input_takes_only_its_own_current_table(
+    ls372: LakeShore372Server, client: RawClient
+) -> None:
+    client.send("INTYPE A,1,06,0,0,0,2")  # 100 nA, the largest
+    assert client.query("INTYPE? A") == b"1,06,0,00,0,2\r\n"
+    before = ls372.error_count
+    for bad in ("INTYPE A,1,07,0,0,0,1", "INTYPE A,0,03,0,0,0,1", "INTYPE A,1,03,2,0,0,1"):
+        client.send(bad)  # no 7th step, no voltage mode, no ROX102B autorange on input A
+    assert client.query("INTYPE? A") == b"1,06,0,00,0,2\r\n"
+    assert ls372.error_count == before + 3
+    client.send("INTYPE 3,1,22,0,12,0,1")  # a scanner channel: 31.6 mA exists there
+    assert client.query("INTYPE? 3") == b"1,22,0,12,0,1\r\n"
+
+
+def test_faults_on_the_control_input_show_at_once_and_clear(
+    ls372: LakeShore372Server, frozen_clock: SimClock, client: RawClient
+) -> None:
+    ls372.set_open_sensor("A", True)
+    advance(frozen_clock, client, 1.0)
+    assert client.query("RDGK? A;RDGST? A") == b"+000.000E+00;017\r\n"
+    ls372.clear_faults("A")
+    ls372.set_overrange("A", True)
+    advance(frozen_clock, client, 1.0)
+    assert client.query("RDGST? A") == b"016\r\n"
+    ls372.clear_faults()
+    advance(frozen_clock, client, 1.0)
+    assert client.query("RDGST? A") == b"000\r\n"
+    assert eng(client.query("RDGK? A")) > 0
+
+
+def test_heater_open_and_short_report_htrst_and_stop_the_power(
+    ls372: LakeShore372Server,
+    base_fridge: DilutionFridge,
+    frozen_clock: SimClock,
+    client: RawClient,
+) -> None:
+    for command in ("OUTMODE 0,2,A,0,0,1,1", "RANGE 0,5", "MOUT 0,50"):
+        client.send(command)
+    advance(frozen_clock, client, 1.0)
+    assert base_fridge.heater("mxc") > 0
+    ls372.set_heater_short(True)
+    advance(frozen_clock, client, 1.0)
+    assert client.query("HTRST? 0") == b"2\r\n"
+    assert base_fridge.heater("mxc") == 0.0
+    ls372.set_heater_short(False)
+    ls372.set_heater_open(True, output=1)
+    advance(frozen_clock, client, 1.0)
+    assert client.query("HTRST? 0;HTRST? 1") == b"0;1\r\n"
+    assert base_fridge.heater("mxc") > 0
+
+
+def test_warmup_heater_power_follows_its_htrset(
+    base_fridge: DilutionFridge, frozen_clock: SimClock, client: RawClient
+) -> None:
+    client.send("HTRSET 1,1,0,0.2,1")  # 25 ohm, user limit 0.2 A
+    for command in ("OUTMODE 1,2,A,0,0,1,1", "RANGE 1,1", "MOUT 1,50"):
+        client.send(command)
+    advance(frozen_clock, client, 1.0)
+    assert eng(client.query("AOUT? 1")) == pytest.approx(50.0)
+    assert base_fridge.heater("mxc") == pytest.approx((0.5 * 0.2) ** 2 * 25.0)
+
+
+def test_curve_point_with_the_manuals_trailing_n_and_a_corrupted_point(
+    ls372: LakeShore372Server, client: RawClient
+) -> None:
+    client.send('CRVHDR 21,"RX-102B","00011134",4,1.5,1')
+    client.send("CRVPT 21,2,0.10191,470.000,N")  # the manual's own example
+    assert client.query("CRVPT? 21,2") == b"+101.910E-03,+470.000E+00\r\n"
+    ls372.corrupt_curve_point(21, 3)
+    client.send("CRVPT 21,3,2.5,300")
+    assert client.query("CRVPT? 21,3") != b"+250.000E-02,+300.000E+00\r\n"
+    client.send("CRVPT 21,3,2.5,300")  # the fault hits one write only
+    assert client.query("CRVPT? 21,3") == b"+250.000E-02,+300.000E+00\r\n"
+    client.send('CRVHDR 22,"spline","",7,10,1')
+    client.send("CRVPT 22,1,1000,5,0.25")
+    assert client.query("CRVPT? 22,1") == b"+100.000E+01,+500.000E-02,+250.000E-03\r\n"
+
+
+def test_filter_on_all_measurement_channels(client: RawClient) -> None:
+    client.send("FILTER 0,0,20,5")
+    assert client.query("FILTER? 1;FILTER? 16") == b"0,020,05;0,020,05\r\n"
+    assert client.query("FILTER? A") == b"1,010,10\r\n"
+
+
+def test_received_commands_are_bounded(ls372: LakeShore372Server, client: RawClient) -> None:
+    kept = ls372.received.maxlen
+    assert kept is not None and kept >= 1000
+    ls372.received.extend(["*OPC?"] * (kept + 5))  # as if the lab had run for days
+    assert client.query("*OPC?") == b"1\r\n"
+    assert len(ls372.received) == kept

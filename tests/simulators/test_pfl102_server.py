@@ -7,6 +7,7 @@ import pytest
 
 from simulators.physics.squid import PHI0, FluxLockedLoop
 from simulators.servers.pfl102 import (
+    RECEIVED_KEPT,
     PFL102Server,
     frame,
     odd_parity_ok,
@@ -27,11 +28,16 @@ def pfl():
     server.stop()
 
 
+def taken(server: PFL102Server) -> int:
+    """Every frame the server has dealt with, whatever became of it."""
+    return server.frames + server.malformed + server.undefined + server.unaddressed
+
+
 def send_frames(server: PFL102Server, client: RawClient, *frames: str) -> None:
     """Send frames and wait until the server has taken every one of them."""
-    before = len(server.received)
+    before = taken(server)
     client.send("".join(frames))
-    wait_until(lambda: len(server.received) >= before + len(frames))
+    wait_until(lambda: taken(server) >= before + len(frames))
 
 
 def test_frame_builder_matches_the_documented_examples():
@@ -41,7 +47,7 @@ def test_frame_builder_matches_the_documented_examples():
     assert not odd_parity_ok(0x01, 0x50, 0x0800)
 
 
-def test_power_on_state(pfl):
+def test_start_state(pfl):
     server, _client, loops = pfl
     state = server.state(1)
     assert state.word == 0x0800
@@ -74,8 +80,6 @@ def test_feedback_resistor_and_integrator_capacitor(pfl, word, r_f, c_int):
 
 def test_modes_heater_feedback_select_and_test_lines(pfl):
     server, client, loops = pfl
-    send_frames(server, client, frame(2, 0x50, 0x0000))
-    assert server.state(2).mode == "idle" and loops[2].mode == "idle"
     send_frames(server, client, frame(2, 0x50, 0x1800 | 0x0040))
     state = server.state(2)
     assert state.mode == "tune" and state.heater and not state.feedback_on_squid
@@ -152,10 +156,6 @@ def test_unit_never_replies(pfl):
         "01G00408;",  # not hex
         "01D10408;",  # unknown opcode (with parity)
         frame(1, 0x60, 0x0005),  # parameter select 5
-        frame(1, 0x50, 0x0406),  # invalid feedback-resistor code
-        frame(1, 0x50, 0x0708),  # invalid capacitor code
-        frame(1, 0x50, 0x2408),  # reserved bit
-        frame(1, 0x50, 0x0C08),  # LOCK and TUNE together
     ],
 )
 def test_malformed_frames_are_ignored_and_counted(pfl, bad):
@@ -165,6 +165,35 @@ def test_malformed_frames_are_ignored_and_counted(pfl, bad):
     assert server.state(1).word == 0x0800 and loops[1].mode == "tune"
     send_frames(server, client, frame(1, 0x50, 0x0408))  # still listening
     assert server.state(1).mode == "locked"
+
+
+@pytest.mark.parametrize(
+    "word",
+    [
+        0x0406,  # feedback-resistor code 0x0006 is not defined
+        0x0708,  # capacitor code 0x0300 is not defined
+        0x2408,  # a reserved bit
+        0x0C08,  # LOCK and TUNE together
+        0x0008,  # neither LOCK nor TUNE: the manual has no "idle"
+        0x1000,  # heater alone, without a loop mode
+    ],
+)
+def test_control_words_the_manual_does_not_define_are_refused(pfl, word):
+    server, client, loops = pfl
+    send_frames(server, client, frame(1, 0x50, word))
+    assert server.undefined == 1 and server.malformed == 0 and server.frames == 0
+    assert server.state(1).word == 0x0800 and loops[1].mode == "tune"
+
+
+def test_the_list_of_received_frames_is_bounded(pfl):
+    server, client, _loops = pfl
+    extra = 20
+    frames = [frame(1, 0x60, ((k % 4096) << 4) | 2) for k in range(RECEIVED_KEPT + extra)]
+    send_frames(server, client, *frames)
+    assert server.frames == RECEIVED_KEPT + extra
+    assert len(server.received) == RECEIVED_KEPT
+    assert server.received[-1] == frames[-1].rstrip(";")
+    assert server.received[0] == frames[extra].rstrip(";")
 
 
 def test_frames_for_absent_cards_are_counted(pfl):
