@@ -117,8 +117,9 @@ class SimLab:
             "pfl102": lambda: self._locked(
                 PFL102Server({1: self.readout.fll}, host=host, port=port, name=name)
             ),
-            "scope": lambda: ScopeServer(
-                {1: self.readout}, seed=seed, host=host, port=port, name=name
+            "scope": lambda: ScopeServer(  # the lab's clock: photons follow its time scale
+                {1: self.readout}, seed=seed, clock=self.clock.now, host=host, port=port,
+                name=name,
             ),
             "sr830": lambda: SR830Server(
                 self._tes_resistance_at_zero_bias, seed=seed, host=host, port=port, name=name

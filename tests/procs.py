@@ -107,6 +107,7 @@ def sim_lab_config(tmp_path: Path, *, time_scale: float = 1.0,
         bus[key] = free_port()
     bus["heartbeat_s"] = 0.5
     data["daemon"]["control"]["bind"] = f"tcp://127.0.0.1:{free_port()}"
+    data["daemon"]["state_dir"] = str(tmp_path / "state")  # each test its own restart state
     logger = data["logger"]
     logger["endpoint"] = data["daemon"]["logger_url"] = f"tcp://127.0.0.1:{free_port()}"
     logger["history_endpoint"] = f"tcp://127.0.0.1:{free_port()}"

@@ -18,15 +18,24 @@ kind                stream names                                unit
 ``Heaters``         ``Heaters <key>``                           (as logged)
 ==================  ==========================================  ==========
 
-A maxigauge gauge with enabled 0 yields no sample (its number is not a
-pressure); an enabled gauge's sample carries the gauge status (0 = ok) in
-``Sample.status``. Key/value kinds keep every key, known or not; a value
-that is not a number is skipped, the rest of the line is kept. Other kinds
-are parsed as one value, or as key/value pairs when there are several
-fields.
+Every value on a line becomes a sample with the line's time, and none is
+dropped for being bad: the log's own verdict becomes quality flags.
 
-Interface: :class:`Sample`, :func:`parse_file_name`, :func:`parse_timestamp`,
-:func:`parse_line`, :func:`unit_for`.
+* maxigauge: the gauge status (the MaxiGauge's own, recorded by the vendor's
+  software) maps to flags as for the TPG 366 (:func:`drivers.pfeiffer.codes.status_quality`:
+  1 ``UNDERRANGE``, 2 ``OVERRANGE``, 3 and 6 ``SENSOR_ERROR``, 4 and 5
+  ``SENSOR_OFF``), kept in ``Sample.status`` too; a gauge with enabled 0 is
+  ``SENSOR_OFF`` whatever its status (its number is not a pressure). The
+  number is kept as logged.
+* a value that is not a number is NaN flagged ``INVALID``, with the text in
+  the note; the rest of the line is kept.
+
+Key/value kinds keep every key, known or not. Other kinds are parsed as one
+value, or as key/value pairs when there are several fields. A line whose
+date and time cannot be read yields nothing (it cannot be placed in time).
+
+Interface: :class:`Sample` (``reading()`` for the daemon), :func:`parse_file_name`,
+:func:`parse_timestamp`, :func:`parse_line`, :func:`unit_for`.
 """
 
 from __future__ import annotations
@@ -36,6 +45,9 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
+
+from drivers.pfeiffer.codes import status_quality
+from drivers.readings import Quality, Reading
 
 FOLDER_RE = re.compile(r"^(\d\d)-(\d\d)-(\d\d)$")
 FILE_RE = re.compile(r"^(?P<kind>.+?)[ _](?P<date>\d\d-\d\d-\d\d)\.log$")
@@ -54,6 +66,8 @@ class Sample:
         value: the number.
         unit: its unit (``""`` when the log does not say).
         status: the gauge status for maxigauge samples (0 ok), else None.
+        quality: the log's verdict as flags (``OK`` for a plain value).
+        note: the verdict in words, when not OK.
     """
 
     timestamp_ns: int
@@ -61,6 +75,16 @@ class Sample:
     value: float
     unit: str
     status: int | None = None
+    quality: Quality = Quality.OK
+    note: str = ""
+
+    def reading(self) -> Reading:
+        """The sample as the daemon publishes it: value, flags, the line's own time.
+
+        Returns:
+            The reading.
+        """
+        return Reading(self.value, self.quality, self.timestamp_ns, self.note)
 
 
 def parse_file_name(name: str) -> tuple[str, str] | None:
@@ -123,31 +147,47 @@ def _number(text: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def _value(ts: int, stream: str, raw: str, unit: str) -> Sample:
+    """One logged number; a field that is not one is NaN flagged INVALID."""
+    value = _number(raw)
+    if value is None:
+        return Sample(ts, stream, math.nan, unit, quality=Quality.INVALID,
+                      note=f"{raw.strip()!r} is not a number")
+    return Sample(ts, stream, value, unit)
+
+
 def _pairs(kind: str, fields: list[str], ts: int, unit: str) -> list[Sample]:
-    samples = []
-    for key, raw in zip(fields[0::2], fields[1::2], strict=False):
-        value = _number(raw)
-        if key.strip() and value is not None:
-            samples.append(Sample(ts, f"{kind} {key.strip()}", value, unit))
-    return samples
+    return [_value(ts, f"{kind} {key.strip()}", raw, unit)
+            for key, raw in zip(fields[0::2], fields[1::2], strict=False) if key.strip()]
+
+
+def _gauge(ts: int, channel: str, enabled: str, pressure: str, status: str) -> Sample:
+    """One maxigauge group: the logged number with the gauge's verdict as flags."""
+    sample = _value(ts, f"maxigauge {channel.strip()}", pressure, "mbar")
+    flags, notes = sample.quality, [sample.note] if sample.note else []
+    code = _number(status)
+    if code is None or not code.is_integer():
+        flags |= Quality.INVALID
+        notes.append(f"status {status.strip()!r} is not a gauge status")
+    else:
+        status_flags, status_note = status_quality(int(code))
+        flags |= status_flags
+        if status_note:
+            notes.append(status_note)
+    if _number(enabled) != 1:
+        flags |= Quality.SENSOR_OFF  # a disabled gauge's number is not a pressure
+        notes.insert(0, f"disabled (enabled {enabled.strip()})")
+    return Sample(ts, sample.stream, sample.value, "mbar",
+                  None if code is None or not code.is_integer() else int(code),
+                  Quality(flags), "; ".join(notes))
 
 
 def _maxigauge(fields: list[str], ts: int) -> list[Sample]:
     samples = []
     for k in range(0, len(fields) - 5, 6):
         channel, _name, enabled, pressure, status, _x = fields[k : k + 6]
-        value, state = _number(pressure), _number(status)
-        if _number(enabled) != 1 or value is None:
-            continue  # a disabled gauge's number is not a pressure
-        samples.append(
-            Sample(
-                ts,
-                f"maxigauge {channel.strip()}",
-                value,
-                "mbar",
-                None if state is None else int(state),
-            )
-        )
+        if channel.strip():
+            samples.append(_gauge(ts, channel, enabled, pressure, status))
     return samples
 
 
@@ -179,5 +219,4 @@ def parse_line(kind: str, line: str, zone: ZoneInfo) -> list[Sample]:
         if len(rest) % 2:
             rest = rest[1:]  # Channels lines carry one extra field before the pairs
         return _pairs(kind, rest, ts, unit)
-    value = _number(rest[0]) if rest else None
-    return [] if value is None else [Sample(ts, kind, value, unit)]
+    return [_value(ts, kind, rest[0], unit)] if rest else []

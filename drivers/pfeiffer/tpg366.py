@@ -19,21 +19,28 @@ Interface:
   ``reading`` (:class:`GaugeReading`: status and pressure), ``pressure``
   (float in the present unit; NaN unless the status is OK), ``status``
   (:class:`GaugeStatus`), ``sensor_on`` (bool; settable);
-* ``tpg.readings`` — all six at once (``PRX``);
+* ``tpg.readings`` — all six at once (``PRX``); ``tpg.snapshot()`` — the same
+  as a :class:`PressureSnapshot` (with the time it was taken), kept for
+  :meth:`TPG366.gauge_reading`;
+* ``tpg.gauge_reading(n)`` — gauge ``n`` as a :class:`~drivers.readings.Reading`
+  (the number the unit sent, its status as quality flags), served from the
+  newest ``PRX`` exchange: the six gauges of one poll cycle cost one exchange;
 * ``tpg.unit`` — :class:`PressureUnit` (``UNI``); ``tpg.sensor_states`` —
   :class:`SensorState` of all six (``SEN``); ``tpg.gauge_types`` (``TID``);
   ``tpg.identity`` (``AYT``);
 * ``stop_stream()``;
 * the daemon's view: poll specs ``gauge1`` … ``gauge6`` (pressure in the unit
-  read at :meth:`TPG366.poll_specs` time), control spec ``unit``, actions
-  ``sensor_on(gauge)``, ``sensor_off(gauge)``, ``stop_stream()``.
+  read at :meth:`TPG366.poll_specs` time, through :meth:`TPG366.gauge_reading`),
+  control spec ``unit``, actions ``sensor_on(gauge)``, ``sensor_off(gauge)``,
+  ``stop_stream()``.
+
+Status codes and their flags are in :mod:`drivers.pfeiffer.codes`.
 """
 
 from __future__ import annotations
 
-import math
+import time
 from dataclasses import dataclass
-from enum import IntEnum
 from functools import partial
 from typing import Any
 
@@ -42,10 +49,20 @@ from pymeasure.instruments import Channel, Instrument
 
 from drivers.common import ActionSpec, ControlSpec, PollSpec
 from drivers.errors import InstrumentReplyError, SettingOutOfRange
+from drivers.pfeiffer.codes import (
+    UNIT_TEXT,
+    GaugeReading,
+    GaugeStatus,
+    PressureUnit,
+    SensorState,
+    parse_reading,
+    parse_readings,
+    parse_sensor_states,
+    parse_unit,
+)
 from drivers.readings import Reading
 from drivers.validators import (
     allowed_text,
-    bad_reply,
     control,
     in_set,
     instrument_name,
@@ -54,164 +71,39 @@ from drivers.validators import (
     validate_setting,
 )
 
+__all__ = [
+    "ACK",
+    "ENQ",
+    "GAUGES",
+    "NAK",
+    "TPG366",
+    "Gauge",
+    "GaugeReading",
+    "GaugeStatus",
+    "PressureSnapshot",
+    "PressureUnit",
+    "SensorState",
+]
+
 ACK = "\x06"
 NAK = "\x15"
 ENQ = b"\x05"
 GAUGES = tuple(range(1, 7))
-UNIT_TEXT = {0: "mbar", 1: "Torr", 2: "Pa"}
-
-
-class GaugeStatus(IntEnum):
-    """Status of one gauge reading."""
-
-    OK = 0
-    UNDERRANGE = 1
-    OVERRANGE = 2
-    SENSOR_ERROR = 3
-    SENSOR_OFF = 4
-    NO_SENSOR = 5
-    IDENTIFICATION_ERROR = 6
-
-
-class PressureUnit(IntEnum):
-    """``UNI`` pressure unit."""
-
-    MBAR = 0
-    TORR = 1
-    PA = 2
-
-
-class SensorState(IntEnum):
-    """``SEN`` state of one sensor."""
-
-    CANNOT_SWITCH = 0
-    OFF = 1
-    ON = 2
-
-
-def _float(field: str, reply: Any) -> float:
-    try:
-        return float(field.strip())
-    except ValueError:
-        raise bad_reply(reply, f"{field!r} is not a number") from None
-
-
-def _int(field: str, reply: Any) -> int:
-    number = _float(field, reply)
-    if not number.is_integer():
-        raise bad_reply(reply, f"{field!r} is not an integer")
-    return int(number)
-
-
-def _fields(reply: Any, count: int) -> list[str]:
-    text = ",".join(str(v) for v in reply) if isinstance(reply, (list, tuple)) else str(reply)
-    fields = [f.strip() for f in text.strip().split(",")]
-    if len(fields) != count:
-        raise bad_reply(reply, f"expected {count} comma-separated fields")
-    return fields
 
 
 @dataclass(frozen=True)
-class GaugeReading:
-    """One gauge's status and pressure.
+class PressureSnapshot:
+    """The six gauges as one ``PRX`` exchange returned them.
 
     Attributes:
-        status: the gauge status.
-        pressure: the number the unit sent (meaningful only when ``status`` is OK).
+        readings: gauge 1 first.
+        t_ns: when the unit was asked (ns since the epoch, UTC).
+        monotonic_s: the same moment on the monotonic clock (for its age).
     """
 
-    status: GaugeStatus
-    pressure: float
-
-    @property
-    def valid(self) -> bool:
-        """Whether the pressure is a measurement (status OK)."""
-        return self.status == GaugeStatus.OK
-
-    @property
-    def value(self) -> float:
-        """The pressure if valid, else NaN."""
-        return self.pressure if self.valid else math.nan
-
-    @classmethod
-    def parse(cls, status: str, pressure: str, reply: Any) -> GaugeReading:
-        """Build a reading from its two reply fields.
-
-        Args:
-            status: status field, e.g. ``"0"``.
-            pressure: pressure field, e.g. ``"+1.2345E-03"``.
-            reply: the whole reply, for error messages.
-
-        Returns:
-            The reading.
-        """
-        code = _int(status, reply)
-        try:
-            gauge_status = GaugeStatus(code)
-        except ValueError:
-            raise bad_reply(reply, f"unknown gauge status {code}") from None
-        return cls(gauge_status, _float(pressure, reply))
-
-
-def parse_reading(reply: Any) -> GaugeReading:
-    """Parse a ``PRn`` data line such as ``0,+1.2345E-03``.
-
-    Args:
-        reply: the line.
-
-    Returns:
-        The reading.
-    """
-    f = _fields(reply, 2)
-    return GaugeReading.parse(f[0], f[1], reply)
-
-
-def parse_readings(reply: Any) -> list[GaugeReading]:
-    """Parse a ``PRX`` data line ``s1,p1,...,s6,p6``.
-
-    Args:
-        reply: the line.
-
-    Returns:
-        Six readings.
-    """
-    f = _fields(reply, 12)
-    return [GaugeReading.parse(f[2 * k], f[2 * k + 1], reply) for k in range(6)]
-
-
-def parse_sensor_states(reply: Any) -> list[SensorState]:
-    """Parse a ``SEN`` data line such as ``2,2,1,0,0,0``.
-
-    Args:
-        reply: the line.
-
-    Returns:
-        Six sensor states.
-    """
-    states = []
-    for field in _fields(reply, 6):
-        code = _int(field, reply)
-        try:
-            states.append(SensorState(code))
-        except ValueError:
-            raise bad_reply(reply, f"unknown sensor state {code}") from None
-    return states
-
-
-def parse_unit(reply: Any) -> PressureUnit:
-    """Parse a ``UNI`` data line such as ``0``.
-
-    Args:
-        reply: the line.
-
-    Returns:
-        The unit.
-    """
-    code = _int(str(reply), reply)
-    try:
-        return PressureUnit(code)
-    except ValueError:
-        raise bad_reply(reply, f"unknown pressure unit {code}") from None
+    readings: tuple[GaugeReading, ...]
+    t_ns: int
+    monotonic_s: float
 
 
 class Gauge(Channel):
@@ -322,12 +214,21 @@ class TPG366(Instrument):
         get_process_list=lambda r: [str(f).strip() for f in r],
     )
 
-    def __init__(self, adapter: Any, name: str = "Pfeiffer TPG 366", **kwargs: Any) -> None:
+    def __init__(
+        self,
+        adapter: Any,
+        name: str = "Pfeiffer TPG 366",
+        prx_max_age_s: float = 1.0,
+        **kwargs: Any,
+    ) -> None:
         kwargs.setdefault("read_termination", "\r\n")
         kwargs.setdefault("write_termination", "\r\n")
         kwargs.setdefault("timeout", 2000)
         kwargs.setdefault("asrl", {"baud_rate": 9600, "data_bits": 8, "parity": 0, "stop_bits": 10})
         super().__init__(adapter, name, includeSCPI=False, **kwargs)
+        self.prx_max_age_s = prx_max_age_s
+        self._snapshot: PressureSnapshot | None = None
+        self._served: set[int] = set()  # gauges already handed out from _snapshot
 
     # ---- the ACK / ENQ exchange -----------------------------------------------------------
 
@@ -412,18 +313,56 @@ class TPG366(Instrument):
         """
         self.gauges[self._check_gauge(gauge)].sensor_on = bool(on)
 
+    # ---- one PRX exchange for all six gauges -------------------------------------------------
+
+    def snapshot(self) -> PressureSnapshot:
+        """Ask all six gauges in one ``PRX`` exchange and keep the answer.
+
+        Returns:
+            The snapshot, also used by :meth:`gauge_reading` from now on.
+        """
+        t_ns = time.time_ns()
+        readings = tuple(self.readings)
+        self._snapshot = PressureSnapshot(readings, t_ns, time.monotonic())
+        self._served = set()
+        return self._snapshot
+
+    def gauge_reading(self, gauge: int) -> Reading:
+        """One gauge as a :class:`~drivers.readings.Reading`, from the newest ``PRX`` exchange.
+
+        A new exchange is made when this gauge was already handed out from
+        the kept one (the next poll cycle has begun) or the kept one is older
+        than ``prx_max_age_s``; so the six gauges polled in one cycle cost one
+        exchange, and no value is ever handed out twice.
+
+        Args:
+            gauge: 1-6.
+
+        Returns:
+            The number the unit sent, with its status as quality flags (the
+            status in the unit's words in the note) and the time of the exchange.
+        """
+        n = self._check_gauge(gauge)
+        snap = self._snapshot
+        if (snap is None or n in self._served
+                or time.monotonic() - snap.monotonic_s > self.prx_max_age_s):
+            snap = self.snapshot()
+        self._served.add(n)
+        return snap.readings[n - 1].reading(snap.t_ns)
+
     # ---- daemon view ----------------------------------------------------------------------
 
     def poll_specs(self) -> list[PollSpec]:
         """What the daemon can poll; asks ``UNI`` once to label the pressures.
 
         Returns:
-            ``gauge1`` … ``gauge6``: pressure (NaN unless the status is OK).
+            ``gauge1`` … ``gauge6``: the pressures of one shared ``PRX``
+            exchange per cycle, flagged with each gauge's status.
         """
         unit = UNIT_TEXT[int(self.unit)]
         return [
             PollSpec(
-                f"gauge{n}", unit, partial(_pressure, self.gauges[n]), 2.0, "pressure"
+                f"gauge{n}", unit, partial(self.gauge_reading, n), 2.0, "pressure"
             )
             for n in GAUGES
         ]
@@ -471,6 +410,3 @@ class TPG366(Instrument):
             ),
         ]
 
-
-def _pressure(gauge: Any) -> Reading:
-    return Reading.of(gauge.pressure)

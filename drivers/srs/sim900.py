@@ -15,6 +15,14 @@ complete reply line has arrived, so module drivers (``sim928.py``,
 ``sim921.py``) are written with ordinary declarative properties in the
 module's own command language.
 
+One port's trouble stays in that port. Every port has its own queue, here
+and in the mainframe: a module that does not answer in time is a reply error
+of that module (the mainframe itself answered), never a link fault that
+would reopen the connection for every module behind it; and the port is
+marked out of step, so before its next query its stale bytes are dropped
+here and in the mainframe (``FLSH p``, that port only) and a late answer is
+never taken for the next one. The other ports' queued bytes are not touched.
+
 Interface::
 
     frame = SIM900("ASRL/dev/ttyUSB0::INSTR", modules={1: SIM928, 5: SIM921})  # no I/O
@@ -38,7 +46,7 @@ from pymeasure.instruments import Channel, Instrument
 
 from drivers import validators as v
 from drivers.common import ActionSpec, ControlSpec, PollSpec
-from drivers.errors import InstrumentConnectionError, InstrumentReplyError
+from drivers.errors import InstrumentReplyError
 
 __all__ = ["PORTS", "SIM900", "SIMModule", "module_type"]
 
@@ -85,6 +93,18 @@ class SIMModule(Channel):
             The reply text.
         """
         return str(self.parent.receive(int(self.id)))
+
+    def ask(self, command: str, query_delay: float | None = None) -> str:
+        """Query the module through :meth:`SIM900.ask_port` (stale bytes of this port dropped).
+
+        Args:
+            command: the query in the module's language, e.g. ``"VOLT?"``.
+            query_delay: unused (the reply is polled for); kept for PyMeasure.
+
+        Returns:
+            The reply line.
+        """
+        return str(self.parent.ask_port(int(self.id), command))
 
     def clear(self) -> None:
         """Clear the module's status registers (``*CLS``)."""
@@ -189,6 +209,7 @@ class SIM900(Instrument):
         super().__init__(adapter, name, includeSCPI=False, **kwargs)
         self.reply_timeout_s = reply_timeout_s
         self._pending: dict[int, bytes] = {}
+        self._out_of_step: set[int] = set()  # ports whose queues may hold a stale reply
         for port, kind in (modules or {}).items():
             self.add_module(port, kind)
 
@@ -244,11 +265,19 @@ class SIM900(Instrument):
     def send(self, port: int, text: str) -> None:
         """Send one line to the module in ``port`` (``SNDT p,"text"``).
 
+        A port left out of step (a reply that timed out or did not parse) is
+        first brought back in step: its bytes here are dropped and ``FLSH p``
+        empties its queues in the mainframe, before anything new is sent to
+        it (so no command of ours is in transit when they are emptied). Other
+        ports are not touched.
+
         Args:
             port: 1..8.
             text: the module command; double quotes are escaped by doubling.
         """
         port = self._check_port(port)
+        if port in self._out_of_step:
+            self.flush(port)
         quoted = text.replace('"', '""')
         self.write(f'SNDT {port},"{quoted}"')
 
@@ -266,7 +295,10 @@ class SIM900(Instrument):
             The line without CR / LF.
 
         Raises:
-            InstrumentConnectionError: the module did not answer in time.
+            InstrumentReplyError: the module did not answer in time (the
+                mainframe did: the link is fine); the port is marked out of
+                step, so its next query first drops what arrives late.
+            InstrumentConnectionError: the mainframe itself did not answer.
         """
         port = self._check_port(port)
         limit = self.reply_timeout_s if timeout_s is None else timeout_s
@@ -279,10 +311,12 @@ class SIM900(Instrument):
                 continue
             if time.monotonic() > deadline:
                 self._pending[port] = buffer
-                raise InstrumentConnectionError(
-                    f"no reply from port {port} within {limit:g} s",
-                    instrument=self.name,
+                self._out_of_step.add(port)
+                raise InstrumentReplyError(
+                    instrument=f"{self.name} port {port}",
                     command=f"GETN? {port}",
+                    reply=buffer,
+                    why=f"no complete reply from the module within {limit:g} s",
                 )
             time.sleep(self.poll_interval_s)
         line, _, rest = buffer.partition(b"\n")
@@ -293,6 +327,10 @@ class SIM900(Instrument):
     def ask_port(self, port: int, text: str) -> str:
         """Send a query to the module in ``port`` and return its reply line.
 
+        Bytes left over from an earlier answer (a module that sent more lines
+        than asked for) put the port out of step: they and the port's queues
+        in the mainframe are dropped before the query is sent (see :meth:`send`).
+
         Args:
             port: 1..8.
             text: the query, e.g. ``"*IDN?"``.
@@ -300,6 +338,9 @@ class SIM900(Instrument):
         Returns:
             The reply.
         """
+        port = self._check_port(port)
+        if self._pending.get(port):
+            self._out_of_step.add(port)
         self.send(port, text)
         return self.receive(port)
 
@@ -318,7 +359,11 @@ class SIM900(Instrument):
             count, 1, GETN_MAX, instrument=self.name, command="GETN? count", integer=True
         )
         self.write(f"GETN? {port},{count}")
-        return self._read_block()
+        try:
+            return self._read_block()
+        except InstrumentReplyError:
+            self._out_of_step.add(port)  # part of this port's answer may be lost or still coming
+            raise
 
     def _read_block(self) -> bytes:
         """Read one ``#<d><len><data>`` block and the mainframe's terminator after it."""
@@ -370,10 +415,12 @@ class SIM900(Instrument):
         """
         if port is None:
             self._pending.clear()
+            self._out_of_step.clear()
             self.write("FLSH")
         else:
             port = self._check_port(port)
             self._pending.pop(port, None)
+            self._out_of_step.discard(port)
             self.write(f"FLSH {port}")
 
     def reset_port(self, port: int) -> None:
@@ -384,6 +431,7 @@ class SIM900(Instrument):
         """
         port = self._check_port(port)
         self._pending.pop(port, None)
+        self._out_of_step.add(port)  # whatever the module had queued is stale now
         self.write(f"SRST {port}")
 
     # ---- daemon description -----------------------------------------------------------------

@@ -3,7 +3,7 @@
 Commands (module language, sent through the mainframe):
 
 ==============  ===========================================================
-``RVAL?``       resistance, ohms (``+9.9E+37`` over range)
+``RVAL?``       resistance, ohms (``+9.9E+37`` over range, see below)
 ``TVAL?``       temperature from the loaded calibration curve, kelvin (same)
 ``RANG i``      full-scale range, i = 0 (20 mOhm) .. 9 (20 MOhm), decades of 2
 ``EXCI i``      excitation voltage, i = 0 (3 uV) .. 8 (30 mV), 1-3 steps
@@ -20,10 +20,17 @@ tables live in this module. Interface::
     bridge.range = 2e3                    # ohms full scale -> RANG 5
     bridge.excitation = 100e-6            # volts -> EXCI 3 (1 % match: 1e-4 also works)
     bridge.excitation_enabled = True
-    bridge.resistance, bridge.temperature
+    bridge.resistance, bridge.temperature # Readings: the number and the bridge's verdict
     bridge.poll_specs()                   # resistance (Ohm), temperature (K)
     bridge.control_specs()                # range, excitation, excitation_enabled,
                                           # frequency, time_constant
+
+Over range (excitation off, sensor open, resistance above the full-scale
+range) the bridge answers the SRS overflow value ``+9.9E+37`` instead of a
+number. That is the instrument's verdict, not a broken conversation: the
+reading keeps the value it sent, flagged ``OVERRANGE`` with a note, and the
+mainframe link (and the SIM928 bias next to it) carries on. Only a reply
+that is not a number at all is a reply error.
 """
 
 from __future__ import annotations
@@ -32,10 +39,10 @@ from typing import Any
 
 from drivers import validators as v
 from drivers.common import ControlSpec, PollSpec
-from drivers.readings import Reading
+from drivers.readings import Quality, Reading
 from drivers.srs.sim900 import SIMModule
 
-__all__ = ["EXCITATIONS_V", "RANGES_OHM", "SIM921", "TIME_CONSTANTS_S"]
+__all__ = ["EXCITATIONS_V", "OVERFLOW", "RANGES_OHM", "SIM921", "TIME_CONSTANTS_S"]
 
 #: Full-scale resistance range (ohm) -> ``RANG`` index.
 RANGES_OHM: dict[float, int] = {
@@ -77,15 +84,15 @@ TIME_CONSTANTS_S: dict[float, int] = {
 OVERFLOW = 9.9e37
 
 
-def _reading(value: Any) -> float:
-    """Refuse the overflow value and anything that is not a number."""
+def _reading(value: Any) -> Reading:
+    """The bridge's answer as a reading: over range is a flag, only a non-number an error."""
     if not isinstance(value, float):
         raise v.bad_reply(value, "expected a number")
     if value >= OVERFLOW * 0.99:
-        raise v.bad_reply(
-            value, "over range (excitation off, sensor open, or above the full-scale range)"
-        )
-    return value
+        return Reading(value, Quality.OVERRANGE,
+                       note=f"{value:+.1E}: over range (excitation off, sensor open, "
+                            "or above the full-scale range)")
+    return Reading(value)
 
 
 #: Excitation frequency limits, Hz.
@@ -97,14 +104,16 @@ class SIM921(SIMModule):
 
     resistance = v.measurement(
         "RVAL?",
-        """Measure the resistance in ohms (float); over range raises InstrumentReplyError.""",
+        """Measure the resistance in ohms (Reading; over range: the bridge's +9.9E+37 flagged
+        OVERRANGE).""",
         unit="Ohm",
         get_process=_reading,
     )
 
     temperature = v.measurement(
         "TVAL?",
-        """Measure the temperature in K from the loaded curve; over range raises.""",
+        """Measure the temperature in K from the loaded curve (Reading; over range flagged
+        OVERRANGE).""",
         unit="K",
         get_process=_reading,
     )
@@ -164,8 +173,8 @@ class SIM921(SIMModule):
             ``resistance`` (Ohm) and ``temperature`` (K).
         """
         return [
-            PollSpec("resistance", "Ohm", lambda: Reading.of(self.resistance), 1.0, "resistance"),
-            PollSpec("temperature", "K", lambda: Reading.of(self.temperature), 1.0, "temperature"),
+            PollSpec("resistance", "Ohm", lambda: self.resistance, 1.0, "resistance"),
+            PollSpec("temperature", "K", lambda: self.temperature, 1.0, "temperature"),
         ]
 
     def control_specs(self) -> list[ControlSpec]:

@@ -78,6 +78,10 @@ class BlueforsLogWriter:
         disabled_gauges: gauges written as disabled (enabled 0, status 4).
         underrange_gauges: gauges written below their range (negative
             value, status 1).
+        gauge_statuses: gauge (1-6) -> a MaxiGauge status (1-6) to write for
+            it, as the unit reports it: 1 under range (negative value), 2 over
+            range (the range limit, 1000 mbar), 3-6 (sensor error, sensor off,
+            no sensor, identification error) with 0. Changeable at any time.
     """
 
     def __init__(
@@ -92,6 +96,7 @@ class BlueforsLogWriter:
         old_style_gauges: Collection[int] = (6,),
         disabled_gauges: Collection[int] = (),
         underrange_gauges: Collection[int] = (),
+        gauge_statuses: Mapping[int, int] | None = None,
     ) -> None:
         self.directory = Path(directory)
         self.fridge = fridge
@@ -102,6 +107,10 @@ class BlueforsLogWriter:
         self.old_style_gauges = set(old_style_gauges)
         self.disabled_gauges = set(disabled_gauges)
         self.underrange_gauges = set(underrange_gauges)
+        self.gauge_statuses = dict(gauge_statuses or {})
+        for gauge, status in self.gauge_statuses.items():
+            if not (1 <= gauge <= 6 and 1 <= status <= 6):
+                raise ValueError(f"gauge {gauge} status {status}: gauges 1-6, statuses 1-6")
         self._sensors = {n: stage_sensor(stage, n)[0] for n, stage in self.channels.items()}
         self._pending: dict[Path, bytes] = {}
         self._compressor_hours = 12345.0
@@ -204,10 +213,15 @@ class BlueforsLogWriter:
             name = self.gauge_names[index] if index < len(self.gauge_names) else ""
             name = name or " " * 8
             enabled, status, value = 1, 0, pressure
+            forced = self.gauge_statuses.get(gauge)
             if gauge in self.disabled_gauges:
                 enabled, status, value = 0, 4, 0.0
-            elif gauge in self.underrange_gauges:
+            elif gauge in self.underrange_gauges or forced == 1:
                 status, value = 1, -6.0
+            elif forced == 2:
+                status, value = 2, 1000.0
+            elif forced is not None:
+                status, value = forced, 0.0
             text = _old_style(value) if gauge in self.old_style_gauges else f"{value:.2e}"
             groups.append(f"CH{gauge},{name},{enabled},{text},{status},1")
         return ",".join(groups) + ","

@@ -24,6 +24,10 @@ Mainframe commands
 Unknown mainframe commands, bad ports (no module) and bad syntax are ignored
 (no reply), as on the real unit; the server keeps answering.
 
+Each TCP connection is a host link of its own (own port output queues, own
+``CONN`` session; the modules are shared): a second connection, e.g. a test
+reading back what the daemon set, never takes the daemon's replies.
+
 SIM928 isolated voltage source
 ------------------------------
 ``VOLT v`` (-20..+20 V, rounded to 1 mV; outside: refused, execution error
@@ -55,8 +59,8 @@ with white noise falling with excitation and time constant.
 
 Over-range (resistance above the range's full scale, excitation off, or the
 sensor open, :attr:`SIM921.sensor_open`): ``RVAL?`` and ``TVAL?`` answer
-``+9.900000E+37``, the overflow value SRS instruments use; the driver turns
-it into an error.
+``+9.900000E+37``, the overflow value SRS instruments use; the driver flags
+that reading ``OVERRANGE`` and keeps the link.
 
 Module syntax errors are silent and recorded: ``LCME?`` (last command
 error: 1 illegal, 2 undefined command, 3 illegal query, 4 illegal set,
@@ -65,15 +69,19 @@ error: 1 illegal, 2 undefined command, 3 illegal query, 4 illegal set,
 
 Simulator interface: ``SIM900Server(modules=None, *, host="127.0.0.1",
 port=0)`` with ``modules`` mapping ports 1-8 to :class:`SIM928` /
-:class:`SIM921` objects (default: SIM928 in port 1, SIM921 in port 2).
+:class:`SIM921` objects (default: SIM928 in port 1, SIM921 in port 2);
+``received`` keeps the last :data:`RECEIVED_KEPT` commands.
 ``SIM928(r_bias=10e3, on_bias_change=None)``,
-``SIM921(temperature=None, *, r0=1e3, t0=2.81, sigma=1e-5, seed=None)``.
+``SIM921(temperature=None, *, r0=1e3, t0=2.81, sigma=1e-5, seed=None)``; a
+module's ``reply_delay_s`` makes its replies reach the queue that late.
 """
 
 from __future__ import annotations
 
 import math
 import re
+import threading
+from collections import deque
 from collections.abc import Callable, Mapping
 
 import numpy as np
@@ -81,6 +89,10 @@ import numpy as np
 from simulators.servers.base import InstrumentServer
 
 OVERFLOW = "+9.900000E+37"
+#: How many of the newest received commands ``received`` keeps.
+RECEIVED_KEPT = 1000
+#: Bytes a port's output queue holds; beyond that the oldest are lost.
+QUEUE_BYTES = 4096
 RANGES_OHM = tuple(2e-2 * 10**k for k in range(10))
 EXCITATIONS_V = (3e-6, 10e-6, 30e-6, 100e-6, 300e-6, 1e-3, 3e-3, 10e-3, 30e-3)
 TIME_CONSTANTS_S = {-1: 0.0, 0: 0.3, 1: 1.0, 2: 3.0, 3: 10.0, 4: 30.0, 5: 100.0, 6: 300.0}
@@ -102,6 +114,8 @@ class SimModule:
     def __init__(self) -> None:
         self.last_command_error = 0
         self.last_execution_error = 0
+        # a slow module: its replies reach the port queue this long after SNDT
+        self.reply_delay_s = 0.0
 
     def handle(self, line: str) -> list[str]:
         """Execute a line of module commands; the replies, without terminators."""
@@ -346,6 +360,19 @@ class SIM921(SimModule):
         return None
 
 
+class _HostLink(threading.local):
+    """What belongs to one host connection: port output queues and a CONN session.
+
+    A ``threading.local``: the base server serves every connection in a thread
+    of its own, so each connection sees its own instance.
+    """
+
+    def __init__(self) -> None:
+        self.queues: dict[int, bytearray] = {p: bytearray() for p in range(1, 9)}
+        self.connected: int | None = None  # port of a CONN session (handler side)
+        self.split_escape: bytes | None = None  # the same session, as seen by the splitter
+
+
 class SIM900Server(InstrumentServer):
     """SIM900 mainframe routing to its modules.
 
@@ -368,11 +395,15 @@ class SIM900Server(InstrumentServer):
         name: str = "",
     ) -> None:
         super().__init__(host, port, name=name, read_termination=b"\n", write_termination=b"\r\n")
+        self.received = deque(maxlen=RECEIVED_KEPT)  # type: ignore[assignment]
         self.modules: dict[int, SimModule] = dict(modules or {1: SIM928(), 2: SIM921()})
-        self.queues: dict[int, bytearray] = {p: bytearray() for p in range(1, 9)}
         self.ignored = 0
-        self._connected: int | None = None  # port of a CONN session (handler side)
-        self._split_escape: bytes | None = None  # the same session, as seen by the splitter
+        self._link = _HostLink()
+
+    @property
+    def queues(self) -> dict[int, bytearray]:
+        """The port output queues of the calling connection."""
+        return self._link.queues
 
     def module(self, port: int) -> SimModule:
         """The module in ``port``."""
@@ -385,24 +416,25 @@ class SIM900Server(InstrumentServer):
         out: list[bytes] = []
         while True:
             term = buffer.find(b"\n")
-            if self._split_escape is not None:
-                esc = buffer.find(self._split_escape)
+            escape = self._link.split_escape
+            if escape is not None:
+                esc = buffer.find(escape)
                 if esc != -1 and (term == -1 or esc < term):
                     if buffer[:esc].strip():
                         out.append(buffer[:esc].rstrip(b"\r"))
                     out.append(_ESCAPE_TOKEN.encode("ascii"))
-                    buffer = buffer[esc + len(self._split_escape) :]
-                    self._split_escape = None
+                    buffer = buffer[esc + len(escape) :]
+                    self._link.split_escape = None
                     continue
             if term == -1:
                 return out, buffer
             line = buffer[:term].rstrip(b"\r")
             buffer = buffer[term + 1 :]
             out.append(line)
-            if self._split_escape is None:
+            if self._link.split_escape is None:
                 conn = self._parse_conn(line.decode("ascii", errors="replace").strip())
                 if conn is not None:
-                    self._split_escape = conn[1].encode("ascii")
+                    self._link.split_escape = conn[1].encode("ascii")
 
     def _parse_conn(self, text: str) -> tuple[int, str] | None:
         m = _CONN.match(text)
@@ -415,10 +447,10 @@ class SIM900Server(InstrumentServer):
     def handle(self, command: str) -> str | bytes | None:
         """Mainframe command, or a module line inside a CONN session."""
         if command == _ESCAPE_TOKEN:
-            self._connected = None
+            self._link.connected = None
             return None
-        if self._connected is not None:
-            replies = self.modules[self._connected].handle(command)
+        if self._link.connected is not None:
+            replies = self.modules[self._link.connected].handle(command)
             return "\r\n".join(replies) if replies else None
         return self._mainframe(command)
 
@@ -430,8 +462,15 @@ class SIM900Server(InstrumentServer):
         if m:
             port = int(m.group(1))
             if port in self.modules:
-                for reply in self.modules[port].handle(m.group(2)):
-                    self._enqueue(port, reply.encode("ascii") + b"\r\n")
+                module = self.modules[port]
+                data = b"".join(r.encode("ascii") + b"\r\n" for r in module.handle(m.group(2)))
+                if data and module.reply_delay_s > 0:
+                    late = threading.Timer(module.reply_delay_s, self._append_late,
+                                           (self.queues[port], data))
+                    late.daemon = True
+                    late.start()
+                elif data:
+                    self._append(self.queues[port], data)
                 return None
         m = _GETN.match(text)
         if m:
@@ -443,7 +482,7 @@ class SIM900Server(InstrumentServer):
                 return f"#3{len(data):03d}{data.decode('ascii', errors='replace')}"
         conn = self._parse_conn(text)
         if conn is not None:
-            self._connected = conn[0]
+            self._link.connected = conn[0]
             return None
         m = _PORT.match(text)
         if m:
@@ -459,8 +498,12 @@ class SIM900Server(InstrumentServer):
         self.ignored += 1
         return None
 
-    def _enqueue(self, port: int, data: bytes) -> None:
-        queue = self.queues[port]
+    def _append_late(self, queue: bytearray, data: bytes) -> None:
+        with self.lock:
+            self._append(queue, data)
+
+    @staticmethod
+    def _append(queue: bytearray, data: bytes) -> None:
         queue.extend(data)
-        if len(queue) > 4096:  # the mainframe's buffer overflows; the oldest bytes are lost
-            del queue[: len(queue) - 4096]
+        if len(queue) > QUEUE_BYTES:  # the mainframe's buffer overflows; the oldest bytes are lost
+            del queue[: len(queue) - QUEUE_BYTES]

@@ -32,9 +32,13 @@ Continuous output: with ``streaming=True`` the unit, from power-up, sends
 the PRX data line every ``stream_period_s`` wall seconds to every client
 until it receives ENQ (as after power-up on the real unit).
 
-Faults: :meth:`TPG366Server.set_gauge_fault` (force a status 1-6 on one
-gauge), :meth:`TPG366Server.set_overrange`, :meth:`TPG366Server.set_sensor_off`,
-plus the connection faults every server has.
+Faults: :meth:`TPG366Server.set_gauge_fault` (force any status 1-6 on one
+gauge: under range, over range, sensor error, sensor off, no sensor,
+identification error), :meth:`TPG366Server.set_overrange`,
+:meth:`TPG366Server.set_sensor_off`, plus the connection faults every server has.
+
+``received`` keeps the last :data:`RECEIVED_KEPT` commands (for tests and logs);
+a unit polled for weeks must not grow without bound.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections import deque
 
 from simulators.physics.gauges import FridgePressures
 from simulators.servers.base import InstrumentServer
@@ -54,6 +59,8 @@ ENQ = b"\x05"
 UNIT_FACTORS = (1.0, 0.750062, 100.0)  # from mbar to mbar, Torr, Pa
 GAUGE_TYPES = ("PKR", "PKR", "CMR", "CMR", "CMR", "PKR")
 _RANGES_MBAR = {"PKR": (5e-9, 1000.0), "CMR": (1e-4, 1100.0)}
+#: How many of the newest received commands ``received`` keeps.
+RECEIVED_KEPT = 1000
 _MNEMONIC = re.compile(r"^([A-Za-z][A-Za-z0-9]{2})(.*)$")
 
 
@@ -84,6 +91,7 @@ class TPG366Server(InstrumentServer):
         serial: str = "44990000",
     ) -> None:
         super().__init__(host, port, name=name)
+        self.received = deque(maxlen=RECEIVED_KEPT)  # type: ignore[assignment]
         self.pressures = pressures
         self.lock = pressures.fridge.lock
         self.serial = serial

@@ -10,7 +10,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from drivers.bluefors import BlueforsLogReader, Sample
+from drivers.bluefors.logreader import spec_name
 from drivers.bluefors.parsing import parse_file_name, parse_line, parse_timestamp
+from drivers.readings import Quality
 
 ZONE = ZoneInfo("Europe/Helsinki")  # UTC+2 in winter, UTC+3 in summer
 
@@ -86,19 +88,34 @@ def test_thermometer_line() -> None:
     assert parse_line("Flowmeter", "03-12-24,00:12:10,0.512", ZONE)[0].unit == "mmol/s"
 
 
-def test_maxigauge_line_skips_disabled_gauges_and_keeps_status() -> None:
+def test_maxigauge_line_flags_disabled_gauges_and_statuses() -> None:
     samples = {s.stream: s for s in parse_line("maxigauge", MAXIGAUGE + "\r\n", ZONE)}
-    assert set(samples) == {
-        "maxigauge CH1",
-        "maxigauge CH2",
-        "maxigauge CH4",
-        "maxigauge CH5",
-        "maxigauge CH6",
-    }
+    assert set(samples) == {f"maxigauge CH{n}" for n in range(1, 7)}  # none dropped
     assert samples["maxigauge CH1"].value == 1.83e-6 and samples["maxigauge CH1"].status == 0
-    assert samples["maxigauge CH2"].value == -6.0 and samples["maxigauge CH2"].status == 1
+    assert samples["maxigauge CH1"].quality == Quality.OK
+    under = samples["maxigauge CH2"]
+    assert under.value == -6.0 and under.status == 1  # the logged number is kept
+    assert under.quality == Quality.UNDERRANGE and under.note == "status 1: underrange"
+    off = samples["maxigauge CH3"]  # enabled 0: its number is not a pressure
+    assert off.quality == Quality.SENSOR_OFF and off.value == 2.66e-2
+    assert off.note == "disabled (enabled 0); status 4: sensor off"
+    assert not off.reading().ok
     assert samples["maxigauge CH4"].value == 510.0  # leading space
     assert samples["maxigauge CH6"].value == 3.85 and samples["maxigauge CH6"].unit == "mbar"
+
+
+@pytest.mark.parametrize(
+    ("status", "flag"),
+    [(0, Quality.OK), (1, Quality.UNDERRANGE), (2, Quality.OVERRANGE),
+     (3, Quality.SENSOR_ERROR), (4, Quality.SENSOR_OFF), (5, Quality.SENSOR_OFF),
+     (6, Quality.SENSOR_ERROR), (9, Quality.INVALID)],
+)
+def test_maxigauge_statuses_map_as_for_the_tpg366(status: int, flag: Quality) -> None:
+    line = f"03-12-24,00:12:10,CH1,        ,1,1.00e-03,{status},1,"
+    (sample,) = parse_line("maxigauge", line, ZONE)
+    assert sample.quality == flag and sample.value == 1e-3
+    reading = sample.reading()
+    assert reading.t_ns == ns("2024-12-03 00:12:10") and reading.quality == flag
 
 
 def test_channels_line_skips_the_extra_field() -> None:
@@ -117,10 +134,16 @@ def test_status_and_heaters_keep_unknown_keys() -> None:
     assert heaters == {"Heaters a1_u": 0.0, "Heaters a1_r_lead": 30.0, "Heaters htr": 2.5e-3}
 
 
-def test_bad_values_are_skipped_not_fatal() -> None:
+def test_bad_values_are_flagged_invalid_not_dropped() -> None:
     status = parse_line("Status", "03-12-24,00:20:10,a,1.0,b,oops,c,2.0", ZONE)
-    assert [s.stream for s in status] == ["Status a", "Status c"]
-    assert parse_line("CH6 T", "garbage", ZONE) == []
+    assert [s.stream for s in status] == ["Status a", "Status b", "Status c"]
+    bad = status[1]
+    assert bad.quality == Quality.INVALID and bad.value != bad.value  # NaN
+    assert bad.note == "'oops' is not a number"
+    assert status[0].quality == status[2].quality == Quality.OK
+    (nan,) = parse_line("CH6 T", "03-12-24,00:20:10,nan", ZONE)
+    assert nan.quality == Quality.INVALID
+    assert parse_line("CH6 T", "garbage", ZONE) == []  # no time: cannot be placed
     assert parse_line("CH6 T", "32-13-24,00:00:00,1.0", ZONE) == []
 
 
@@ -137,7 +160,7 @@ def test_reads_all_kinds_of_the_newest_day(tmp_path: Path) -> None:
     reader = BlueforsLogReader(tmp_path, timezone="Europe/Helsinki")
     streams = by_stream(reader.poll())
     assert streams["CH6 T"][0].value == 0.725213
-    assert "maxigauge CH3" not in streams
+    assert streams["maxigauge CH3"][0].quality == Quality.SENSOR_OFF
     assert streams["Channels turbo1"][0].value == 1
     assert streams["Status cpahp"][0].value == pytest.approx(323.1992)
     assert streams["Heaters htr"][0].value == 2.5e-3
@@ -206,7 +229,7 @@ def test_resumes_after_a_restart_without_duplicates(tmp_path: Path) -> None:
     path = write(logs, "24-12-03", "CH6 T 24-12-03.log", ["03-12-24,10:00:00,1.0"])
     write(logs, "24-12-03", "maxigauge 24-12-03.log", [MAXIGAUGE])
     first = BlueforsLogReader(logs, timezone=ZONE, state_file=state)
-    assert len(first.poll()) == 6
+    assert len(first.poll()) == 7
     saved = json.loads(state.read_text())
     assert saved["cursors"]["CH6 T"] == {"file": "24-12-03/CH6 T 24-12-03.log", "offset": 23}
     append_raw(path, "03-12-24,10:00:10,2.0\r\n")
@@ -234,7 +257,17 @@ def test_a_damaged_state_file_starts_afresh(tmp_path: Path) -> None:
     write(tmp_path, "24-12-03", "CH6 T 24-12-03.log", ["03-12-24,10:00:00,1.0"])
     reader = BlueforsLogReader(tmp_path, timezone=ZONE, state_file=state)
     assert len(reader.poll()) == 1
-    assert json.loads(state.read_text())["version"] == 1
+    assert json.loads(state.read_text())["version"] == 2
+
+
+def test_a_version_1_state_file_is_resumed(tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    path = write(tmp_path, "24-12-03", "CH6 T 24-12-03.log", ["03-12-24,10:00:00,1.0"])
+    state.write_text(json.dumps({"version": 1, "cursors": {
+        "CH6 T": {"file": "24-12-03/CH6 T 24-12-03.log", "offset": 23}}}))
+    append_raw(path, "03-12-24,10:00:10,2.0\r\n")
+    reader = BlueforsLogReader(tmp_path, timezone=ZONE, state_file=state)
+    assert [s.value for s in reader.poll()] == [2.0]
 
 
 def test_days_missed_while_down_are_read_in_order(tmp_path: Path) -> None:
@@ -283,25 +316,106 @@ class FakeClock:
         return self.t
 
 
-def test_poll_specs_publish_the_latest_value_when_fresh(tmp_path: Path) -> None:
+def test_poll_specs_publish_every_new_line_as_a_batch_when_fresh(tmp_path: Path) -> None:
     path = write(tmp_path, "24-12-03", "CH6 T 24-12-03.log", ["03-12-24,10:00:00,0.010"])
     write(tmp_path, "24-12-03", "maxigauge 24-12-03.log", [MAXIGAUGE])
     clock = FakeClock()
     reader = BlueforsLogReader(tmp_path, timezone=ZONE, refresh_s=5.0, clock=clock)
     specs = {s.name: s for s in reader.poll_specs()}
-    assert specs["CH6 T"].unit == "K" and specs["CH6 T"].quantity == "temperature"
-    assert specs["maxigauge CH1"].quantity == "pressure"
-    fresh = specs["CH6 T"].fresh
+    assert specs["CH6_T"].unit == "K" and specs["CH6_T"].quantity == "temperature"
+    assert specs["maxigauge_CH1"].quantity == "pressure"
+    fresh = specs["CH6_T"].fresh
     assert fresh is not None and fresh()
-    assert specs["CH6 T"].read().value == 0.010
+    assert [(r.value, r.t_ns) for r in specs["CH6_T"].sample("bluefors")] == [
+        (0.010, ns("2024-12-03 10:00:00"))]
     assert not fresh()
-    append_raw(path, "03-12-24,10:00:10,0.011\r\n")
+    append_raw(path, "03-12-24,10:00:10,0.011\r\n03-12-24,10:00:20,0.012\r\n")
     assert not fresh()  # the directory is rescanned at most every refresh_s
     clock.t = 5.0
     assert fresh()
-    assert specs["CH6 T"].read().value == 0.011
-    assert reader.latest("CH6 T") == Sample(ns("2024-12-03 10:00:10"), "CH6 T", 0.011, "K")
+    batch = specs["CH6_T"].sample("bluefors")  # every line, each with its own time
+    assert [(r.value, r.t_ns) for r in batch] == [
+        (0.011, ns("2024-12-03 10:00:10")), (0.012, ns("2024-12-03 10:00:20"))]
+    assert specs["CH6_T"].read() == []  # nothing new
+    off = specs["maxigauge_CH3"].sample("bluefors")[0]
+    assert off.quality == Quality.SENSOR_OFF and "disabled" in off.note
+    assert reader.latest("CH6 T") == Sample(ns("2024-12-03 10:00:20"), "CH6 T", 0.012, "K")
     assert reader.control_specs() == [] and reader.action_specs() == []
+
+
+def test_spec_names_are_valid_channel_names() -> None:
+    assert spec_name("CH6 T") == "CH6_T"
+    assert spec_name("maxigauge CH1") == "maxigauge_CH1"
+    assert spec_name("Channels hs-still") == "Channels_hs-still"
+    assert spec_name("Status a b/c") == "Status_a_b_c"
+
+
+def test_the_daemon_hands_the_reader_a_state_file() -> None:
+    assert BlueforsLogReader.KEEPS_STATE is True
+
+
+def _daemon_read(reader: BlueforsLogReader, names: list[str]) -> dict[str, list[tuple[float, int]]]:
+    specs = {s.name: s for s in reader.poll_specs()}
+    out = {}
+    for name in names:
+        fresh = specs[name].fresh
+        assert fresh is not None
+        out[name] = ([(r.value, r.t_ns or 0) for r in specs[name].sample("bluefors")]
+                     if fresh() else [])
+    return out
+
+
+def test_restart_backfills_every_line_exactly_once(tmp_path: Path) -> None:
+    logs, state = tmp_path / "logs", tmp_path / "state.json"
+    t_path = write(logs, "24-12-03", "CH6 T 24-12-03.log", ["03-12-24,10:00:00,1.0"])
+    g_path = write(logs, "24-12-03", "maxigauge 24-12-03.log", [MAXIGAUGE])
+    first = BlueforsLogReader(logs, timezone=ZONE, state_file=state)
+    got = _daemon_read(first, ["CH6_T", "maxigauge_CH1"])
+    assert [v for v, _ in got["CH6_T"]] == [1.0] and len(got["maxigauge_CH1"]) == 1
+    # The daemon is down while the fridge keeps logging, across midnight.
+    append_raw(t_path, "03-12-24,23:59:50,2.0\r\n")
+    append_raw(g_path, MAXIGAUGE.replace("00:12:10", "23:00:00") + "\r\n")
+    write(logs, "24-12-04", "CH6 T 24-12-04.log",
+          ["04-12-24,00:00:00,3.0", "04-12-24,00:00:10,4.0"])
+    second = BlueforsLogReader(logs, timezone=ZONE, state_file=state)
+    got = _daemon_read(second, ["CH6_T", "maxigauge_CH1"])
+    assert got["CH6_T"] == [(2.0, ns("2024-12-03 23:59:50")), (3.0, ns("2024-12-04 00:00:00")),
+                            (4.0, ns("2024-12-04 00:00:10"))]
+    assert [t for _, t in got["maxigauge_CH1"]] == [ns("2024-12-03 23:00:00")]
+    third = BlueforsLogReader(logs, timezone=ZONE, state_file=state)
+    assert _daemon_read(third, ["CH6_T", "maxigauge_CH1"]) == {"CH6_T": [], "maxigauge_CH1": []}
+
+
+def test_lines_read_but_not_yet_handed_over_survive_a_restart(tmp_path: Path) -> None:
+    logs, state = tmp_path / "logs", tmp_path / "state.json"
+    write(logs, "24-12-03", "maxigauge 24-12-03.log", [MAXIGAUGE])
+    first = BlueforsLogReader(logs, timezone=ZONE, state_file=state)
+    specs = {s.name: s for s in first.poll_specs()}  # the scan buffers all six gauges
+    assert len(specs["maxigauge_CH1"].sample("bluefors")) == 1  # only CH1 handed over ...
+    # ... then the daemon stops before it asked for CH2.
+    second = BlueforsLogReader(logs, timezone=ZONE, state_file=state)
+    got = _daemon_read(second, ["maxigauge_CH1", "maxigauge_CH2"])
+    assert got["maxigauge_CH1"] == []  # not twice
+    assert got["maxigauge_CH2"] == [(-6.0, ns("2024-12-03 00:12:10"))]  # not lost
+
+
+def test_streams_the_daemon_never_asks_for_do_not_hold_back_the_restart_point(
+    tmp_path: Path,
+) -> None:
+    logs, state = tmp_path / "logs", tmp_path / "state.json"
+    path = write(logs, "24-12-03", "maxigauge 24-12-03.log", [MAXIGAUGE])
+    clock = FakeClock()
+    reader = BlueforsLogReader(logs, timezone=ZONE, state_file=state, refresh_s=1.0,
+                               follow_grace_s=10.0, clock=clock)
+    assert _daemon_read(reader, ["maxigauge_CH1"])["maxigauge_CH1"]
+    clock.t = 11.0  # the grace is over: CH2..CH6 are not polled by this daemon
+    spec = {s.name: s for s in reader.poll_specs()}["maxigauge_CH1"]
+    assert spec.fresh is not None and not spec.fresh()
+    saved = json.loads(state.read_text())
+    assert saved["cursors"]["maxigauge"]["offset"] == path.stat().st_size
+    append_raw(path, MAXIGAUGE.replace("00:12:10", "00:12:20") + "\r\n")
+    clock.t = 12.0
+    assert spec.fresh() and len(spec.sample("bluefors")) == 1
 
 
 # ---- against the simulator's log writer -----------------------------------------------------
@@ -326,8 +440,9 @@ def test_reads_what_the_simulated_fridge_logs(tmp_path: Path) -> None:
     assert 0.003 < first["CH6 T"][0].value < 0.1
     assert first["CH6 T"][0].timestamp_ns == int(t0.timestamp()) * 10**9
     assert first["CH1 R"][0].unit == "Ohm"
-    assert "maxigauge CH3" not in first  # disabled
+    assert first["maxigauge CH3"][0].quality == Quality.SENSOR_OFF  # disabled
     assert first["maxigauge CH2"][0].value < 0 and first["maxigauge CH2"][0].status == 1
+    assert first["maxigauge CH2"][0].quality == Quality.UNDERRANGE
     assert first["maxigauge CH6"][0].value > 0
     assert {"Channels v1", "Status cpatempwi", "Flowmeter"} <= set(first)
     assert any(name.startswith("Heaters ") for name in first)
@@ -353,3 +468,16 @@ def test_reads_what_the_simulated_fridge_logs(tmp_path: Path) -> None:
     assert len(again["CH6 T"]) == 1
     # a restarted reader has nothing to repeat
     assert BlueforsLogReader(tmp_path, timezone="Europe/Helsinki", state_file=state).poll() == []
+
+
+def test_every_gauge_status_the_simulator_logs_arrives_flagged(tmp_path: Path) -> None:
+    fridge_mod = pytest.importorskip("simulators.physics.fridge")
+    writer_mod = pytest.importorskip("simulators.servers.bluefors_writer")
+    writer = writer_mod.BlueforsLogWriter(
+        tmp_path, fridge_mod.DilutionFridge(), gauge_statuses={n: n for n in range(1, 7)})
+    writer.write_sample(datetime(2024, 12, 3, 8, 0, 0, tzinfo=UTC))
+    reader = BlueforsLogReader(tmp_path, timezone="UTC")
+    specs = {s.name: s for s in reader.poll_specs()}
+    flags = {n: specs[f"maxigauge_CH{n}"].sample("bluefors")[0].quality for n in range(1, 7)}
+    assert flags == {1: Quality.UNDERRANGE, 2: Quality.OVERRANGE, 3: Quality.SENSOR_ERROR,
+                     4: Quality.SENSOR_OFF, 5: Quality.SENSOR_OFF, 6: Quality.SENSOR_ERROR}

@@ -6,6 +6,7 @@ import pytest
 from pymeasure.test import expected_protocol
 
 from drivers.errors import InstrumentReplyError, SettingOutOfRange
+from drivers.readings import Quality, Reading
 from drivers.srs.sim900 import SIM900
 from drivers.srs.sim921 import SIM921
 
@@ -42,6 +43,9 @@ def answer(text: str) -> tuple[str, bytes]:
 def test_getters(name: str, command: str, reply: str, value: object) -> None:
     with expected_protocol(SIM900, [sent(command), answer(reply)], modules={PORT: SIM921}) as f:
         got = getattr(f.port5, name)
+    if isinstance(got, Reading):  # measurements carry the bridge's verdict
+        assert got.ok
+        got = got.value
     assert got == (reply if value is None else value)
 
 
@@ -94,9 +98,20 @@ def test_out_of_range_is_refused_before_sending(name: str, value: object, unit: 
 
 
 @pytest.mark.parametrize(("name", "command"), [("resistance", "RVAL?"), ("temperature", "TVAL?")])
-@pytest.mark.parametrize("reply", ["+9.900000E+37", "garbage"])
-def test_over_range_and_garbage_readings_are_errors(name: str, command: str, reply: str) -> None:
-    comm = [sent(command), answer(reply)]
+@pytest.mark.parametrize("reply", ["+9.900000E+37", "+9.9E+37"])
+def test_over_range_is_a_flagged_reading_with_the_bridges_value(
+    name: str, command: str, reply: str
+) -> None:
+    with expected_protocol(SIM900, [sent(command), answer(reply)], modules={PORT: SIM921}) as f:
+        reading = getattr(f.port5, name)
+    assert reading.quality == Quality.OVERRANGE
+    assert reading.value == 9.9e37  # what the bridge sent
+    assert "over range" in reading.note and "+9.9E+37" in reading.note
+
+
+@pytest.mark.parametrize(("name", "command"), [("resistance", "RVAL?"), ("temperature", "TVAL?")])
+def test_garbage_reading_is_a_reply_error(name: str, command: str) -> None:
+    comm = [sent(command), answer("garbage")]
     with (
         expected_protocol(SIM900, comm, modules={PORT: SIM921}) as frame,
         pytest.raises(InstrumentReplyError) as info,
@@ -104,6 +119,14 @@ def test_over_range_and_garbage_readings_are_errors(name: str, command: str, rep
         getattr(frame.port5, name)
     assert info.value.instrument == "SIM900 port 5"
     assert info.value.command == name
+
+
+def test_over_range_poll_is_flagged_not_raised_and_the_next_poll_is_in_step() -> None:
+    comm = [sent("TVAL?"), answer("+9.900000E+37"), sent("TVAL?"), answer("+2.000000E-02")]
+    with expected_protocol(SIM900, comm, modules={PORT: SIM921}) as frame:
+        spec = {s.name: s for s in frame.poll_specs()}["port5.temperature"]
+        first, second = spec.sample("sim900")[0], spec.sample("sim900")[0]
+    assert first.quality == Quality.OVERRANGE and second.ok and second.value == 0.02
 
 
 def test_specs() -> None:

@@ -19,6 +19,7 @@ from drivers.pfeiffer.tpg366 import (
     PressureUnit,
     SensorState,
 )
+from drivers.readings import Quality
 from tests.drivers.conftest import RecordingAdapter
 
 PRX_LINE = "0,1.0000E-03,1,2.0000E-09,2,3.0000E+03,3,4.0000E-03,4,5.0000E-03,5,6.0000E-03"
@@ -186,12 +187,62 @@ def test_stop_stream_on_a_quiet_unit_discards_nothing() -> None:
 
 def test_poll_specs_are_labelled_with_the_unit() -> None:
     with expected_protocol(
-        TPG366, [("UNI", ACK), (ENQ, "1"), ("PR3", ACK), (ENQ, "0,7.5000E-04")]
+        TPG366, [("UNI", ACK), (ENQ, "1"), ("PRX", ACK), (ENQ, PRX_LINE)]
     ) as tpg:
         specs = {s.name: s for s in tpg.poll_specs()}
         assert set(specs) == {f"gauge{n}" for n in range(1, 7)}
         assert specs["gauge3"].unit == "Torr" and specs["gauge3"].quantity == "pressure"
-        assert specs["gauge3"].read().value == 7.5e-4
+        assert specs["gauge1"].read().value == 1e-3
+
+
+def test_six_gauges_of_one_cycle_cost_one_prx_exchange() -> None:
+    with expected_protocol(
+        TPG366, [("PRX", ACK), (ENQ, PRX_LINE), ("PRX", ACK), (ENQ, PRX_LINE)]
+    ) as tpg:
+        first = [tpg.gauge_reading(n) for n in range(1, 7)]  # one exchange
+        again = tpg.gauge_reading(1)  # gauge 1 again: the next cycle, a new exchange
+        rest = [tpg.gauge_reading(n) for n in (2, 3)]  # from that same exchange
+    assert len({r.t_ns for r in first}) == 1 and first[0].t_ns is not None
+    assert again.t_ns is not None and again.t_ns >= first[0].t_ns
+    assert [r.value for r in rest] == [2e-9, 3e3]
+
+
+def test_an_old_prx_answer_is_not_served() -> None:
+    with expected_protocol(
+        TPG366, [("PRX", ACK), (ENQ, PRX_LINE), ("PRX", ACK), (ENQ, PRX_LINE)],
+        prx_max_age_s=-1.0,  # every answer is already too old
+    ) as tpg:
+        tpg.gauge_reading(1)
+        tpg.gauge_reading(2)
+
+
+@pytest.mark.parametrize(
+    ("status", "flag", "words"),
+    [
+        (0, Quality.OK, ""),
+        (1, Quality.UNDERRANGE, "status 1: underrange"),
+        (2, Quality.OVERRANGE, "status 2: overrange"),
+        (3, Quality.SENSOR_ERROR, "status 3: sensor error"),
+        (4, Quality.SENSOR_OFF, "status 4: sensor off"),
+        (5, Quality.SENSOR_OFF, "status 5: no sensor"),
+        (6, Quality.SENSOR_ERROR, "status 6: identification error"),
+    ],
+)
+def test_gauge_status_becomes_flags_and_the_value_is_kept(
+    status: int, flag: Quality, words: str
+) -> None:
+    line = ",".join(f"{status if n == 4 else 0},+{n}.5000E-02" for n in range(1, 7))
+    with expected_protocol(TPG366, [("PRX", ACK), (ENQ, line)]) as tpg:
+        reading = tpg.gauge_reading(4)
+    assert reading.quality == flag
+    assert reading.value == 4.5e-2  # what the unit sent, whatever its verdict
+    assert reading.note == words
+    assert reading.ok is (status == 0)
+
+
+def test_gauge_reading_refuses_a_bad_gauge_before_sending() -> None:
+    with expected_protocol(TPG366, []) as tpg, pytest.raises(SettingOutOfRange):
+        tpg.gauge_reading(7)
 
 
 def test_control_and_action_specs() -> None:

@@ -10,6 +10,7 @@ import pytest
 from drivers.errors import InstrumentReplyError, SettingOutOfRange
 from drivers.pfeiffer import TPG366
 from drivers.pfeiffer.tpg366 import GaugeStatus, PressureUnit, SensorState
+from drivers.readings import Quality
 
 sim_fridge = pytest.importorskip("simulators.physics.fridge")
 sim_gauges = pytest.importorskip("simulators.physics.gauges")
@@ -99,10 +100,29 @@ def test_stop_stream_on_a_streaming_unit(
     assert len(tpg.readings) == 6
 
 
-def test_daemon_view_against_the_simulator(tpg: TPG366) -> None:
+def test_daemon_view_against_the_simulator(tpg: TPG366, server: Any) -> None:
     polls = {s.name: s for s in tpg.poll_specs()}
     assert polls["gauge1"].unit == "mbar"
-    assert polls["gauge1"].read().value > 0
+    before = list(server.received)
+    readings = {name: spec.sample("tpg366")[0] for name, spec in polls.items()}
+    assert list(server.received)[len(before):] == ["PRX", "\x05"]  # one exchange for six
+    assert readings["gauge1"].value > 0 and readings["gauge1"].ok
+
+
+@pytest.mark.parametrize("status", range(1, 7))
+def test_every_gauge_status_of_the_simulator_arrives_flagged(
+    tpg: TPG366, server: Any, status: int
+) -> None:
+    expected = {1: Quality.UNDERRANGE, 2: Quality.OVERRANGE, 3: Quality.SENSOR_ERROR,
+                4: Quality.SENSOR_OFF, 5: Quality.SENSOR_OFF, 6: Quality.SENSOR_ERROR}
+    server.set_gauge_fault(2, status)
+    reading = tpg.gauge_reading(2)
+    assert reading.quality == expected[status]
+    assert reading.note.startswith(f"status {status}: ")
+    assert tpg.gauge_reading(1).ok  # the neighbours are unaffected
+    server.set_gauge_fault(2, None)
+    tpg.gauge_reading(3)
+    assert tpg.gauge_reading(2).ok
     actions = {a.name: a for a in tpg.action_specs()}
     actions["sensor_off"].call(5)
     assert tpg.sensor_states[4] == SensorState.OFF

@@ -172,3 +172,27 @@ def test_log_follows_the_fridge(
     assert second > 3 * first
     heaters = lines(tmp_path / "24-12-03" / "Heaters 24-12-03.log")[-1].decode()
     assert "htr,5.000000e-05" in heaters
+
+
+@pytest.mark.parametrize(
+    ("status", "value"),
+    [(1, b"-6.00e+00"), (2, b"1.00e+03"), (3, b"0.00e+00"), (4, b"0.00e+00"),
+     (5, b"0.00e+00"), (6, b"0.00e+00")],
+)
+def test_maxigauge_gauges_can_be_written_in_every_status(
+    tmp_path: Path, fridge: DilutionFridge, status: int, value: bytes
+) -> None:
+    writer = BlueforsLogWriter(tmp_path, fridge, gauge_statuses={3: status})
+    writer.write_sample(WHEN)
+    (line,) = lines(tmp_path / "24-12-03" / "maxigauge 24-12-03.log")
+    groups = line.rstrip(b",\r\n").split(b",")[2:]
+    assert groups[12:18] == [b"CH3", b" " * 8, b"1", value, str(status).encode(), b"1"]
+    assert groups[6:8] == [b"CH2", b" " * 8] and groups[10] == b"0"  # the others as before
+    writer.gauge_statuses.clear()
+    writer.write_sample(WHEN + timedelta(seconds=10))
+    assert lines(tmp_path / "24-12-03" / "maxigauge 24-12-03.log")[1].split(b",")[18] == b"0"
+
+
+def test_a_forced_status_must_be_a_maxigauge_status(tmp_path: Path, fridge: DilutionFridge) -> None:
+    with pytest.raises(ValueError, match="statuses 1-6"):
+        BlueforsLogWriter(tmp_path, fridge, gauge_statuses={3: 7})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from simulators.servers.sim900 import SIM921, SIM928, SIM900Server
+from simulators.servers.sim900 import RECEIVED_KEPT, SIM921, SIM928, SIM900Server
 from tests.simulators.detector_client import RawClient, wait_until
 
 CRLF = b"\r\n"
@@ -204,3 +204,38 @@ def test_split_packets_and_crlf_from_the_client(lab):
     client.send(b'SNDT 1,"VO')
     client.send(b'LT 3.25"\r\n')
     assert module_query(client, 1, "VOLT?") == b"+3.250\r\n"
+
+
+def test_each_connection_is_a_host_with_its_own_port_queues(lab):
+    server, client, source, *_ = lab
+    other = RawClient(server.port)
+    try:
+        client.send('SNDT 1,"VOLT?"\n')
+        assert client.query("NINP? 1\n", CRLF) == b"8\r\n"  # "+0.000\r\n" waits for client
+        assert other.query("NINP? 1\n", CRLF) == b"0\r\n"  # ... and not for the other host
+        assert other.query("GETN? 1,128\n", CRLF) == b"#3000\r\n"
+        other.send('SNDT 1,"VOLT 2.5"\n')  # the module itself is shared
+        assert module_query(other, 1, "VOLT?") == b"+2.500\r\n"
+        assert source.voltage == 2.5
+        # its own, older answer is still waiting for it
+        assert client.query("GETN? 1,128\n", CRLF + CRLF) == b"#3008+0.000\r\n\r\n"
+        assert module_query(client, 1, "VOLT?") == b"+2.500\r\n"
+    finally:
+        other.close()
+
+
+def test_a_slow_module_answers_into_its_queue_later(lab):
+    _server, client, _source, bridge, *_ = lab
+    bridge.reply_delay_s = 0.2
+    client.send('SNDT 3,"RANG?"\n')
+    assert client.query("NINP? 3\n", CRLF) == b"0\r\n"  # not yet
+    wait_until(lambda: client.query("NINP? 3\n", CRLF) == b"3\r\n")
+    assert client.query("GETN? 3,128\n", CRLF + CRLF) == b"#30037\r\n\r\n"
+
+
+def test_received_commands_are_bounded(lab):
+    server, client, *_ = lab
+    client.send("FLSH 1\n" * (RECEIVED_KEPT + 200))
+    assert client.query("*IDN?\n", CRLF).startswith(b"Stanford_Research_Systems,SIM900")
+    assert len(server.received) == RECEIVED_KEPT
+    assert server.received[-1] == "*IDN?"

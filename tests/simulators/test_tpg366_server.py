@@ -10,7 +10,7 @@ import pytest
 
 from simulators.physics.fridge import DilutionFridge
 from simulators.physics.gauges import FridgePressures
-from simulators.servers.tpg366 import TPG366Server
+from simulators.servers.tpg366 import RECEIVED_KEPT, TPG366Server
 
 from .conftest import RawClient
 
@@ -149,3 +149,25 @@ def test_gauge_faults_show_in_status(tpg: TPG366Server, client: RawClient) -> No
 def test_underrange_reports_the_range_limit(tpg: TPG366Server, client: RawClient) -> None:
     tpg.set_gauge_fault(1, 1)
     assert request(client, "PR1") == b"1,+5.0000E-09\r\n"
+
+
+def test_every_status_can_be_forced_and_statuses_3_to_6_send_zero(
+    tpg: TPG366Server, client: RawClient
+) -> None:
+    for status in range(1, 7):
+        tpg.set_gauge_fault(5, status)
+        line = request(client, "PR5").rstrip(b"\r\n")
+        assert line.split(b",")[0] == str(status).encode()
+        if status >= 3:
+            assert line.endswith(b",+0.0000E+00")
+    tpg.set_gauge_fault(5, None)
+    assert request(client, "PR5").startswith(b"0,")
+
+
+def test_received_commands_are_bounded(tpg: TPG366Server, client: RawClient) -> None:
+    count = RECEIVED_KEPT + 100
+    client.send(b"UNI\r\n" * count)
+    for _ in range(count):
+        assert client.read_line() == ACK
+    assert len(tpg.received) == RECEIVED_KEPT
+    assert tpg.received[-1] == "UNI"
