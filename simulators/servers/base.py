@@ -26,6 +26,7 @@ import logging
 import socket
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,9 @@ class Faults:
 
 
 GARBAGE_REPLY = b"\x1b?#!ERR\xfe\xff"
+
+#: How many of the newest received commands a server keeps in ``received``.
+RECEIVED_KEPT = 1000
 
 
 class InstrumentServer:
@@ -85,7 +89,8 @@ class InstrumentServer:
         self.write_termination = write_termination
         self.faults = Faults()
         self.lock = threading.RLock()  # guards instrument state shared by client threads
-        self.received: list[str] = []  # every command seen, for tests and logs
+        # The newest commands, for tests and logs; bounded, since a lab runs for weeks.
+        self.received: deque[str] = deque(maxlen=RECEIVED_KEPT)
         self._sock: socket.socket | None = None
         self._threads: list[threading.Thread] = []
         self._clients: set[socket.socket] = set()

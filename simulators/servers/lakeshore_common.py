@@ -31,7 +31,6 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -42,8 +41,6 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[list[str]], "str | None"]
 
-RECEIVED_KEPT = 10_000
-"""How many received commands a server keeps for tests and logs (the oldest are dropped)."""
 
 _MNEMONIC = re.compile(r"\s*(\*?[A-Za-z]+\??)")
 _TOKEN = re.compile(r'"([^"]*)"|([^,\s]+)')
@@ -119,7 +116,6 @@ class LakeShoreServer(InstrumentServer):
         self.lock = fridge.lock  # one lock for everything that touches the fridge: no lock order
         self.error_count = 0
         # a long-running lab must not grow without bound; tests look at the recent past
-        self.received = deque(maxlen=RECEIVED_KEPT)  # type: ignore[assignment]
         self.handlers: dict[str, Handler] = {}
 
     def handle(self, command: str) -> str | None:

@@ -129,7 +129,6 @@ with its parity bit.
 from __future__ import annotations
 
 import logging
-from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -177,8 +176,6 @@ FULL_SCALE = {
 DAC_MAX = 0xFFF
 START_WORD = TUNE
 """The word every card starts with (the manual documents no power-on state)."""
-RECEIVED_KEPT = 1000
-"""How many of the latest frames :attr:`PFL102Server.received` keeps."""
 
 TEST_SIGNAL_PP = 50e-6
 """Peak-to-peak amplitude of the triangle test signal, A (on the selected line)."""
@@ -316,7 +313,6 @@ class PFL102Server(InstrumentServer):
         self.preamp_gain = preamp_gain
         self.states: dict[int, PFLState] = {ch: PFLState() for ch in self.loops}
         # A write-only link can see millions of frames in a long run: keep the latest only.
-        self.received: deque[str] = deque(maxlen=RECEIVED_KEPT)  # type: ignore[assignment]
         self.malformed = 0
         self.undefined = 0
         self.unaddressed = 0

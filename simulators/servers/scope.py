@@ -71,7 +71,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections import deque
 from collections.abc import Callable, Mapping
 
 import numpy as np
@@ -95,8 +94,6 @@ MEASUREMENT_RECORD = 1000
 """Points a running scope can transfer; the whole record only once stopped."""
 FORMAT_CODES = {"BYTE": 0, "WORD": 1, "ASCii": 4}
 REFERENCE_DIV = {"LEFT": 1.0, "CENTer": 5.0, "RIGHt": 9.0}
-RECEIVED_KEPT = 1000
-"""How many of the latest commands :attr:`ScopeServer.received` keeps."""
 DIGITIZE_POLL_S = 0.002
 
 
@@ -133,8 +130,6 @@ class ScopeServer(InstrumentServer):
         name: str = "",
     ) -> None:
         super().__init__(host, port, name=name, read_termination=b"\n", write_termination=b"\n")
-        # Hours of polling would otherwise keep every command ever sent.
-        self.received: deque[str] = deque(maxlen=RECEIVED_KEPT)  # type: ignore[assignment]
         self.commands = 0
         given = dict(channels) if channels is not None else {1: TESReadout(seed=seed)}
         self.sources: dict[int, TraceSource] = {

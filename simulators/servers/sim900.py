@@ -81,7 +81,6 @@ from __future__ import annotations
 import math
 import re
 import threading
-from collections import deque
 from collections.abc import Callable, Mapping
 
 import numpy as np
@@ -90,7 +89,6 @@ from simulators.servers.base import InstrumentServer
 
 OVERFLOW = "+9.900000E+37"
 #: How many of the newest received commands ``received`` keeps.
-RECEIVED_KEPT = 1000
 #: Bytes a port's output queue holds; beyond that the oldest are lost.
 QUEUE_BYTES = 4096
 RANGES_OHM = tuple(2e-2 * 10**k for k in range(10))
@@ -395,7 +393,6 @@ class SIM900Server(InstrumentServer):
         name: str = "",
     ) -> None:
         super().__init__(host, port, name=name, read_termination=b"\n", write_termination=b"\r\n")
-        self.received = deque(maxlen=RECEIVED_KEPT)  # type: ignore[assignment]
         self.modules: dict[int, SimModule] = dict(modules or {1: SIM928(), 2: SIM921()})
         self.ignored = 0
         self._link = _HostLink()

@@ -46,7 +46,6 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections import deque
 
 from simulators.physics.gauges import FridgePressures
 from simulators.servers.base import InstrumentServer
@@ -60,7 +59,6 @@ UNIT_FACTORS = (1.0, 0.750062, 100.0)  # from mbar to mbar, Torr, Pa
 GAUGE_TYPES = ("PKR", "PKR", "CMR", "CMR", "CMR", "PKR")
 _RANGES_MBAR = {"PKR": (5e-9, 1000.0), "CMR": (1e-4, 1100.0)}
 #: How many of the newest received commands ``received`` keeps.
-RECEIVED_KEPT = 1000
 _MNEMONIC = re.compile(r"^([A-Za-z][A-Za-z0-9]{2})(.*)$")
 
 
@@ -91,7 +89,6 @@ class TPG366Server(InstrumentServer):
         serial: str = "44990000",
     ) -> None:
         super().__init__(host, port, name=name)
-        self.received = deque(maxlen=RECEIVED_KEPT)  # type: ignore[assignment]
         self.pressures = pressures
         self.lock = pressures.fridge.lock
         self.serial = serial
