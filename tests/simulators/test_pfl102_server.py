@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from simulators.physics.squid import PHI0, FluxLockedLoop
+from simulators.servers.base import RECEIVED_KEPT
 from simulators.servers.pfl102 import (
-    RECEIVED_KEPT,
     PFL102Server,
     frame,
     odd_parity_ok,

@@ -10,7 +10,8 @@ import pyvisa
 
 from simulators.physics.readout import NoiseSource, TESReadout
 from simulators.physics.tes import small_signal
-from simulators.servers.scope import RECEIVED_KEPT, ScopeServer
+from simulators.servers.base import RECEIVED_KEPT
+from simulators.servers.scope import ScopeServer
 from simulators.servers.scope_acquisition import AUTO_TRIGGER_S
 from tests.simulators.detector_client import RawClient, wait_until
 

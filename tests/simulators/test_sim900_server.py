@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from simulators.servers.sim900 import RECEIVED_KEPT, SIM921, SIM928, SIM900Server
+from simulators.servers.base import RECEIVED_KEPT
+from simulators.servers.sim900 import SIM921, SIM928, SIM900Server
 from tests.simulators.detector_client import RawClient, wait_until
 
 CRLF = b"\r\n"

@@ -10,7 +10,8 @@ import pytest
 
 from simulators.physics.fridge import DilutionFridge
 from simulators.physics.gauges import FridgePressures
-from simulators.servers.tpg366 import RECEIVED_KEPT, TPG366Server
+from simulators.servers.base import RECEIVED_KEPT
+from simulators.servers.tpg366 import TPG366Server
 
 from .conftest import RawClient
 
