@@ -23,6 +23,7 @@ that names the file and the key path, never a silent default. Example::
         scope: {port: 15025}
         sr830: {port: 17830}
         keithley2400: {port: 17240, faults: {delay_s: 0.5}}
+        awg33500: {port: 15026}  # sums a modulation into the TES bias (dI/dV)
 
 Port 0 lets the system choose a free port (tests). ``overrange`` and
 ``open_sensor`` list the channels that start faulty: LS372 inputs ``A`` and
@@ -54,6 +55,7 @@ INSTRUMENT_NAMES: tuple[str, ...] = (
     "scope",
     "sr830",
     "keithley2400",
+    "awg33500",
 )
 
 _FAULT_CHANNELS: dict[str, tuple[set[str], set[str]]] = {
@@ -123,6 +125,7 @@ class InstrumentsConfig:
     scope: InstrumentConfig = field(default_factory=InstrumentConfig)
     sr830: InstrumentConfig = field(default_factory=InstrumentConfig)
     keithley2400: InstrumentConfig = field(default_factory=InstrumentConfig)
+    awg33500: InstrumentConfig = field(default_factory=InstrumentConfig)
 
     def __post_init__(self) -> None:
         ports: dict[int, str] = {}
@@ -185,7 +188,7 @@ class BlueforsLogConfig:
 
 
 #: The instruments that serve a detector; a fridge without one does not serve them.
-DETECTOR_INSTRUMENTS = ("sim900", "pfl102", "scope", "sr830", "keithley2400")
+DETECTOR_INSTRUMENTS = ("sim900", "pfl102", "scope", "sr830", "keithley2400", "awg33500")
 
 
 @dataclass
@@ -217,6 +220,8 @@ class SimulationConfig:
             with the 30 nH input inductance of the worked check (overdamped pulses;
             the tabulated 67 nH makes set A ring).
         seed: noise seed of the whole lab.
+        awg_coupling_ohm: the resistor through which the function generator's
+            output is summed into the TES bias node.
         fridge: the refrigerator model.
         bluefors_log: the vendor-style log directory.
         instruments: the servers.
@@ -229,6 +234,7 @@ class SimulationConfig:
     time_scale: float = 1.0
     detector: Literal["A", "A30", "B"] = "A"
     seed: int = 0
+    awg_coupling_ohm: float = 100e3
     fridge: FridgeConfig = field(default_factory=FridgeConfig)
     bluefors_log: BlueforsLogConfig = field(default_factory=BlueforsLogConfig)
     instruments: InstrumentsConfig = field(default_factory=InstrumentsConfig)
@@ -244,6 +250,8 @@ class SimulationConfig:
                         raise ValueError(f"fridges.{where}.port {item.port} is already used by "
                                          f"{ports[item.port]}")
                     ports[item.port] = where
+        if not self.awg_coupling_ohm > 0:
+            raise ValueError(f"awg_coupling_ohm must be > 0 Ohm, got {self.awg_coupling_ohm!r}")
         if not 0.0 <= self.time_scale <= 1e6:
             raise ValueError(
                 f"time_scale {self.time_scale!r} is out of range; allowed: 0 to 1e6 "

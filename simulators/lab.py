@@ -14,7 +14,8 @@
   SIM921 on the mixing chamber in port 2), ``pfl102`` (the TES's SQUID
   loop), ``scope`` (the SQUID output on channel 1), ``sr830`` (the TES
   resistance at zero bias, for R(T)), ``keithley2400`` (a 10 kOhm bias
-  load);
+  load), ``awg33500`` (a function generator summed into the TES bias through
+  ``awg_coupling_ohm``, for dI/dV);
 * optionally a Bluefors-style log directory written while it runs.
 
 Interface: ``SimLab(config=None)``; ``start()``, ``stop()``, context
@@ -37,6 +38,7 @@ from simulators.config import InstrumentConfig, SimulationConfig
 from simulators.physics.fridge import DilutionFridge
 from simulators.physics.gauges import FridgePressures
 from simulators.physics.readout import TESReadout
+from simulators.physics.tes_bias_line import BiasLine, ModulatedReadout
 from simulators.physics.tes import (
     SET_A,
     SET_A_30NH,
@@ -45,6 +47,7 @@ from simulators.physics.tes import (
     bias_for_resistance,
     resistance,
 )
+from simulators.servers.awg33500 import AWG33500Server
 from simulators.servers.base import InstrumentServer
 from simulators.servers.bluefors_writer import BlueforsLogWriter
 from simulators.servers.keithley2400 import Keithley2400Server
@@ -83,7 +86,10 @@ class SimLab:
         self.tes.set_bias(i_bias, from_normal=True)
         self._bath_seen = bath
         self.readout = TESReadout(self.tes, seed=cfg.seed)
-        self.sim928 = SIM928(on_bias_change=self._bias_changed)
+        # The bias node: the SIM928's DC current plus the generator through its coupling
+        # resistor; the TES answers a modulation with its true small-signal response.
+        self.bias_line = BiasLine(self.tes, r_couple=cfg.awg_coupling_ohm, lock=self.fridge.lock)
+        self.sim928 = SIM928(on_bias_change=self.bias_line.set_source_current)
         self.sim928.voltage = round(i_bias * self.sim928.r_bias, 3)  # biased as left last night
         self.sim928.output_on = True
         self.sim921 = SIM921(temperature=self.fridge.mxc_temperature, seed=cfg.seed)
@@ -118,8 +124,11 @@ class SimLab:
                 PFL102Server({1: self.readout.fll}, host=host, port=port, name=name)
             ),
             "scope": lambda: ScopeServer(  # the lab's clock: photons follow its time scale
-                {1: self.readout}, seed=seed, clock=self.clock.now, host=host, port=port,
-                name=name,
+                {1: ModulatedReadout(self.readout, self.bias_line)}, seed=seed,
+                clock=self.clock.now, host=host, port=port, name=name,
+            ),
+            "awg33500": lambda: AWG33500Server(
+                on_output=self.bias_line.follow(1), host=host, port=port, name=name
             ),
             "sr830": lambda: SR830Server(
                 self._tes_resistance_at_zero_bias, seed=seed, host=host, port=port, name=name
@@ -148,11 +157,6 @@ class SimLab:
                 self.sim921.sensor_open = True
 
     # ---- wiring -------------------------------------------------------------------------------
-
-    def _bias_changed(self, i_bias: float) -> None:
-        """The SIM928 output changed: the TES moves along its I-V curve (with hysteresis)."""
-        with self.fridge.lock:  # the fridge's bath-following controller also moves the TES
-            self.tes.set_bias(i_bias)
 
     def _follow_bath(self, t: float) -> None:
         """Fridge controller: re-settle the TES when the mixing chamber has moved."""

@@ -28,11 +28,15 @@ Interface:
 * :class:`NoiseModel` / :func:`noise_psd` -- one-sided current noise at the
   TES: Johnson (TES and load), phonon ``4 k_B T^2 G F`` and SQUID
   (white + 1/f); :func:`noise_trace` -- a time series with that PSD.
+* :func:`tes_impedance` -- Z_TES(omega); :func:`bias_current_response` --
+  dI_TES/dI_bias; :func:`periodic_response` and :func:`simulate_bias_modulation`
+  -- the TES current under a bias modulation, linear and by time integration.
 
-The implementation lives in three modules (device and steady state:
+The implementation lives in four modules (device and steady state:
 :mod:`~simulators.physics.tes_device`; small signal and pulses:
 :mod:`~simulators.physics.tes_response`; noise:
-:mod:`~simulators.physics.tes_noise`); import everything from here.
+:mod:`~simulators.physics.tes_noise`; bias modulation:
+:mod:`~simulators.physics.tes_modulation`); import everything from here.
 
 Units: SI throughout (K, Ohm, A, W, J, s, H, A^2/Hz).
 """
@@ -54,6 +58,12 @@ from simulators.physics.tes_device import (
     resistance,
     resistance_partials,
     steady_states,
+)
+from simulators.physics.tes_modulation import (
+    bias_current_response,
+    periodic_response,
+    simulate_bias_modulation,
+    tes_impedance,
 )
 from simulators.physics.tes_noise import (
     NoiseModel,
@@ -83,16 +93,20 @@ __all__ = [
     "OperatingPoint",
     "SmallSignal",
     "TESParams",
+    "bias_current_response",
     "bias_for_resistance",
     "iv_sweep",
     "noise_psd",
     "noise_trace",
     "operating_point",
+    "periodic_response",
     "phonon_factor",
     "resistance",
     "resistance_partials",
+    "simulate_bias_modulation",
     "simulate_pulse",
     "small_signal",
     "small_signal_pulse",
     "steady_states",
+    "tes_impedance",
 ]
