@@ -38,7 +38,6 @@ from simulators.config import InstrumentConfig, SimulationConfig
 from simulators.physics.fridge import DilutionFridge
 from simulators.physics.gauges import FridgePressures
 from simulators.physics.readout import TESReadout
-from simulators.physics.tes_bias_line import BiasLine, ModulatedReadout
 from simulators.physics.tes import (
     SET_A,
     SET_A_30NH,
@@ -47,6 +46,7 @@ from simulators.physics.tes import (
     bias_for_resistance,
     resistance,
 )
+from simulators.physics.tes_bias_line import BiasLine, ModulatedReadout
 from simulators.servers.awg33500 import AWG33500Server
 from simulators.servers.base import InstrumentServer
 from simulators.servers.bluefors_writer import BlueforsLogWriter
