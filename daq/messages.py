@@ -45,7 +45,10 @@ Kinds (:class:`Kind`) and their payloads:
   ``streams`` ({stream: last seq}) so receivers see trailing losses too.
 
 Decoding anything malformed raises :class:`daq.errors.MessageDecodeError`
-with the frame and the reason; callers count it, log it and drop it.
+with the frame and the reason; callers count it, log it and drop it. The
+integer header fields are range-checked on decode: ``seq`` in [-1, 2**63-1]
+(-1: not stamped), ``epoch`` in [0, 2**63-1], ``t`` a signed 64-bit integer
+and ``q`` in [0, 2**31-1].
 """
 
 from __future__ import annotations
@@ -71,6 +74,11 @@ from drivers.readings import is_bad as is_bad
 
 HEADER_VERSION = 1
 MAX_TOPIC_BYTES = 255
+#: The range of every integer header field that a store keeps as a signed 64-bit column.
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+#: Quality flags are a 31-bit set (never negative).
+QUALITY_MAX = 2**31 - 1
 MAX_HEADER_BYTES = 64 * 1024
 
 #: One scalar sample: when (ns since the epoch) and what.
@@ -435,10 +443,10 @@ def decode(frames: Sequence[Any], *, t_recv: int | None = None) -> Message:
             f"header version {header.get('v')!r}, this build reads {HEADER_VERSION}", frame=1
         )
     try:
-        seq = _int_field(header, "seq")
-        epoch = _int_field(header, "epoch")
-        t = _int_field(header, "t")
-        quality = _int_field(header, "q")
+        seq = _int_field(header, "seq", -1, INT64_MAX)
+        epoch = _int_field(header, "epoch", 0, INT64_MAX)
+        t = _int_field(header, "t", INT64_MIN, INT64_MAX)
+        quality = _int_field(header, "q", 0, QUALITY_MAX)
         units = header["units"]
         pub = header["pub"]
         meta = header["meta"]
@@ -454,10 +462,28 @@ def decode(frames: Sequence[Any], *, t_recv: int | None = None) -> Message:
         data = _decode_payload(header["dtype"], header["shape"], frames[2])
     elif "dtype" in header:
         raise MessageDecodeError("header announces a payload that is missing", frame=2)
+    _check_kind_payload(kind, data)
 
     return Message(kind, source, channel, t=t, units=units, quality=quality, data=data,
                    meta=meta, seq=seq, epoch=epoch, pub=pub,
                    t_recv=now_ns() if t_recv is None else t_recv)
+
+
+def _check_kind_payload(kind: Kind, data: np.ndarray | None) -> None:
+    """What each kind's payload must be: ``data`` rows of SAMPLE_DTYPE, a ``wave`` record of
+    plain numbers; the event kinds carry none."""
+    if kind is Kind.DATA:
+        if data is None or data.dtype != SAMPLE_DTYPE or data.ndim != 1 or data.size == 0:
+            raise MessageDecodeError(
+                f"a data message carries rows of (t, value), got "
+                f"{'no payload' if data is None else f'{data.dtype} {list(data.shape)}'}",
+                frame=2)
+    elif kind is Kind.WAVE:
+        if data is None or data.dtype.names is not None or data.ndim not in (1, 2):
+            raise MessageDecodeError("a wave message carries a 1-D record (or 2-D records) of "
+                                     "plain numbers", frame=2)
+    elif data is not None:
+        raise MessageDecodeError(f"a {kind.value} message carries no payload", frame=2)
 
 
 _TOPICS: dict[bytes, tuple[Kind, str, str]] = {}
@@ -489,10 +515,15 @@ def _parse_topic(topic_bytes: bytes) -> tuple[Kind, str, str]:
     return parsed
 
 
-def _int_field(header: dict[str, Any], key: str) -> int:
+def _int_field(header: dict[str, Any], key: str, low: int, high: int) -> int:
     value = header[key]
     if not isinstance(value, int) or isinstance(value, bool):
         raise MessageDecodeError(f"header {key!r} must be an integer, got {value!r}", frame=1)
+    # Stores keep these as signed 64-bit columns: a value beyond them must fail here, at the
+    # edge, not in the middle of somebody else's write batch.
+    if not low <= value <= high:
+        raise MessageDecodeError(f"header {key!r} = {value} is outside [{low}, {high}]",
+                                 frame=1)
     return value
 
 

@@ -4,9 +4,12 @@ Workers and the control server hand messages to :meth:`OutboundStage.put`
 (any thread). The stage stamps each message once (stream seq, session
 epoch, publisher name: :class:`daq.bus.Publisher`), sends it on the live
 path, and gives the same stamped message to the reliable path
-(:class:`daq.reliable.ReliableSender`) when a logger is configured. It also
-feeds every scalar sample to the interlocks and, on every loop, lets them
-check staleness; trips are passed to ``on_trip`` (the daemon acts on them).
+(:class:`daq.reliable.ReliableSender`) when a logger is configured; the
+sender writes each batch the loop took to its spool (``spool_path``, in the
+daemon's state directory) in one transaction before anything of it goes to
+the logger. It also feeds every scalar sample to the interlocks and, on
+every loop, lets them check staleness; trips are passed to ``on_trip`` (the
+daemon acts on them).
 """
 
 from __future__ import annotations
@@ -16,13 +19,20 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from daq.bus import Publisher
 from daq.daemon.safety import Interlocks, Trip
+from daq.errors import BusError
+from daq.failpoints import failpoint
 from daq.messages import Kind, Message
-from daq.reliable import ReliableSender
+from daq.reliable import ReliableSender, SenderStats, SpoolLimits
+from daq.security import ClientKeys
 
 log = logging.getLogger(__name__)
+
+#: Messages taken from the queue per loop at most (one spool transaction each loop).
+BATCH = 1000
 
 
 class OutboundStage:
@@ -35,6 +45,15 @@ class OutboundStage:
         interlocks: evaluated on every sample and every loop.
         on_trip: called (in this thread) with each interlock trip.
         heartbeat_s: live and reliable heartbeat period.
+        hwm: the live path's send high-water mark.
+        spool_path: the reliable path's spool (``<state dir>/spool.sqlite``; the
+            daemon's instance id is kept beside it); None keeps the spool in memory
+            (nothing survives a restart, and every start is a new instance).
+        spool_limits: the spool's bound (:class:`daq.reliable.SpoolLimits`).
+        instance: the instance id to use instead of the one kept beside the spool.
+        logger_curve: client keys when the logger's endpoint runs CURVE
+            (``LabConfig.keys_for("logger")``).
+        bus_curve: client keys when the broker runs CURVE (``LabConfig.keys_for("bus")``).
     """
 
     def __init__(
@@ -47,6 +66,11 @@ class OutboundStage:
         on_trip: Callable[[Trip], None] | None = None,
         heartbeat_s: float = 1.0,
         hwm: int = 100_000,
+        spool_path: Path | None = None,
+        spool_limits: SpoolLimits | None = None,
+        instance: str | None = None,
+        logger_curve: ClientKeys | None = None,
+        bus_curve: ClientKeys | None = None,
     ) -> None:
         self.publish_url = publish_url
         self.name = name
@@ -55,21 +79,41 @@ class OutboundStage:
         self.on_trip = on_trip or (lambda trip: None)
         self.heartbeat_s = heartbeat_s
         self.hwm = hwm
+        self.spool_path = spool_path
+        self.spool_limits = spool_limits
+        self.instance = instance
+        self.logger_curve = logger_curve
+        self.bus_curve = bus_curve
         self.published = 0
         self.epoch = 0
         self.sender: ReliableSender | None = None
         self._queue: queue.Queue[Message | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
+        self._start_error: BaseException | None = None
         self._flush_s = 2.0
 
     def start(self) -> None:
+        """Start the thread; return once both paths are set up.
+
+        Raises:
+            BusError: the reliable path could not be set up (the spool is held by
+                another process, or cannot be opened).
+        """
         self._thread = threading.Thread(target=self._run, name="outbound", daemon=True)
         self._thread.start()
-        self._ready.wait(5)
+        self._ready.wait(30)
+        if self._start_error is not None:
+            error = self._start_error
+            if isinstance(error, BusError):
+                raise error
+            raise BusError(f"reliable path: spool {self.spool_path}: {error}") from error
 
     def stop(self, flush_s: float = 2.0) -> None:
-        """Stop after sending what is queued; give the logger ``flush_s`` to acknowledge."""
+        """Stop after sending what is queued; give the logger ``flush_s`` to acknowledge.
+
+        What it does not acknowledge in time stays in the spool for the next start.
+        """
         self._flush_s = flush_s
         self._queue.put(None)
         if self._thread is not None:
@@ -80,44 +124,82 @@ class OutboundStage:
         self._queue.put(msg)
 
     @property
+    def alive(self) -> bool:
+        """Whether the outbound thread runs (the supervisor checks it)."""
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
     def unacked(self) -> int:
         """Messages the logger has not acknowledged yet (0 without a logger)."""
-        return self.sender.unacked if self.sender is not None else 0
+        stats = self.stats
+        return stats.unacked if stats is not None else 0
+
+    @property
+    def stats(self) -> SenderStats | None:
+        """The reliable path's latest snapshot (any thread); None without a logger."""
+        sender = self.sender
+        return sender.last_stats if sender is not None else None
 
     def _run(self) -> None:
         pub = Publisher(self.publish_url, name=self.name, heartbeat_s=self.heartbeat_s,
-                        hwm=self.hwm)
+                        hwm=self.hwm, curve=self.bus_curve)
         self.epoch = pub.epoch
         if self.logger_url:
-            self.sender = ReliableSender(self.logger_url, pub=pub.name, epoch=pub.epoch,
-                                         heartbeat_s=self.heartbeat_s)
+            try:
+                self.sender = ReliableSender(
+                    self.logger_url, pub=pub.name, epoch=pub.epoch, instance=self.instance,
+                    spool_path=self.spool_path, limits=self.spool_limits,
+                    heartbeat_s=self.heartbeat_s, curve=self.logger_curve)
+            except Exception as exc:
+                self._start_error = exc
+                pub.close()
+                self._ready.set()
+                return
+            log.info("reliable path: instance %s, session %d, %d messages of %d earlier "
+                     "session(s) to resend", self.sender.instance[:8], pub.epoch,
+                     self.sender.unacked,
+                     sum(1 for e in self.sender.spool.sessions if e != pub.epoch))
         self._ready.set()
         try:
             stopping = False
             while not stopping:
+                failpoint("outbound")
                 batch, stopping = self._take(timeout_s=0.05)
                 for item in batch:
                     self._send(pub, item)
                 pub.tick()
                 if self.sender is not None:
-                    self.sender.poll(0)
+                    self.sender.poll(0)  # the batch goes to the spool in one transaction
                 for trip in self.interlocks.on_tick(time.monotonic()):
                     self.on_trip(trip)
         finally:
             if self.sender is not None:
-                if not self.sender.flush(self._flush_s):
-                    log.warning("stopping with %d messages not acknowledged by the logger",
-                                self.sender.unacked)
-                self.sender.close()
+                self._finish(self.sender)
             pub.close()
 
+    def _finish(self, sender: ReliableSender) -> None:
+        try:
+            if sender.finish(self._flush_s):
+                return
+            if sender.unacked and self.spool_path is None:
+                log.warning("stopping with %d messages not acknowledged by the logger (the "
+                            "spool is in memory: they are lost)", sender.unacked)
+            elif sender.unacked:
+                log.info("stopping with %d messages not acknowledged by the logger; they stay "
+                         "in the spool %s for the next start", sender.unacked, self.spool_path)
+            else:
+                log.info("the logger did not confirm the end of this session in time; the "
+                         "next start closes it")
+        finally:
+            sender.close()
+
     def _take(self, timeout_s: float) -> tuple[list[Message], bool]:
-        """Everything queued (up to 1000), waiting up to ``timeout_s`` for the first; stop flag."""
+        """Everything queued (up to BATCH), waiting up to ``timeout_s`` for the first; stop flag."""
         try:
             items = [self._queue.get(timeout=timeout_s)]
         except queue.Empty:
             return [], False
-        while len(items) < 1000:
+        while len(items) < BATCH:
             try:
                 items.append(self._queue.get_nowait())
             except queue.Empty:

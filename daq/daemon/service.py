@@ -46,6 +46,9 @@ class Daemon:
             config.bus.publish_url, name=settings.name, logger_url=settings.logger_url,
             interlocks=self.interlocks, on_trip=self._on_trip,
             heartbeat_s=config.bus.heartbeat_s, hwm=config.bus.hwm,
+            spool_path=settings.state_path / "spool.sqlite",
+            logger_curve=config.keys_for("logger") if settings.logger_url else None,
+            bus_curve=config.keys_for("bus"),
         )
         # Import and check every driver here, in the main thread, before any worker starts:
         # concurrent first imports of pyvisa's backends from several threads can leave a
@@ -104,7 +107,7 @@ class Daemon:
                                   error=partial(getattr, worker, "last_error"))
         self.supervisor.watch("control", lambda: self.control.alive,
                               error=lambda: self.control.last_error)
-        self.supervisor.watch("outbound", lambda: _thread_alive(self.outbound))
+        self.supervisor.watch("outbound", lambda: self.outbound.alive)
         next_status = 0.0
         while not self._stop.wait(period_s):
             self.supervisor.check()
@@ -134,6 +137,7 @@ class Daemon:
             instruments={name: {"state": w.state.value, "message": w.state_message}
                          for name, w in self.workers.items()},
             unacked=self.outbound.unacked, parts=self.supervisor.as_dict(),
+            reliable=stats.as_dict() if (stats := self.outbound.stats) is not None else None,
             last_stop=self.run_marker.last_stop, pid=os.getpid()))
 
     def request_stop(self) -> None:
@@ -163,7 +167,3 @@ class Daemon:
         self.enforcer.on_trip(trip)
         self._publish_status()
 
-
-def _thread_alive(part: object) -> bool:
-    thread = getattr(part, "_thread", None)
-    return thread is not None and thread.is_alive()

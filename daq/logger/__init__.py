@@ -3,13 +3,20 @@
 ::
 
     daemon ReliableSender (DEALER) ──► LoggerService ROUTER ──► Writer ──► Hdf5Sink   (records)
-                         ◄── ACK (highest contiguous durable seq per stream) │──► SqlStore (SQLite
-                         ◄── ERROR (store failing: data stays spooled)       │    or PostgreSQL)
+      (spool on disk)    ◄── ACK (highest contiguous durable seq per stream) │──► SqlStore (SQLite
+                         ◄── ERROR (store failing: data stays spooled;       │    or PostgreSQL)
+                              refused: the sender parks it; identity; hello)
     dashboard HistoryClient (DEALER) ──► HistoryServer ROUTER ──► SqlStore (own read connection)
+    LoggerService status thread ──► live bus: status/<logger name>/logger
 
 Modules: :mod:`~daq.logger.config` (the ``logger:`` section),
 :mod:`~daq.logger.service` (threads and sockets), :mod:`~daq.logger.writer`
-(the write cycle), :mod:`~daq.logger.ledger` (deduplication, acks, gaps),
+(the write cycle), :mod:`~daq.logger.intake` (what a cycle does with each
+frame set), :mod:`~daq.logger.sessions` (who may speak for a publisher
+name), :mod:`~daq.logger.isolate` (a batch the store fails on),
+:mod:`~daq.logger.replies` (ACK and ERROR frames of a cycle),
+:mod:`~daq.logger.ledger` (deduplication, acks, gaps), :mod:`~daq.logger.stats`
+and :mod:`~daq.logger.status` (counters; the status on the bus),
 :mod:`~daq.logger.sink` (the sink interface), :mod:`~daq.logger.schema`
 (the SQL schema), :mod:`~daq.logger.sqlstore` with
 :mod:`~daq.logger.sqlite_store` and :mod:`~daq.logger.postgres_store`,

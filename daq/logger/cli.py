@@ -9,6 +9,10 @@ instead of sleeping)::
 ``store=error`` means the store could not be opened yet: the logger runs,
 answers every sender with ERROR (their data stays spooled) and retries.
 
+When the config file has a ``bus:`` section (or ``--publish-url`` is
+given), the logger publishes its own status on the live bus as
+``status/<logger name>/logger`` every ``logger.status_period_s``.
+
 ``export_main`` writes one stream and time range to CSV or HDF5.
 
 Exit codes: 0 ok, 1 runtime failure, 2 bad usage or config.
@@ -23,8 +27,12 @@ import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from daq.errors import ConfigError, QupdaqError
+
+if TYPE_CHECKING:
+    from daq.security import ClientKeys
 
 
 def _logger_parser() -> argparse.ArgumentParser:
@@ -36,6 +44,8 @@ def _logger_parser() -> argparse.ArgumentParser:
     p.add_argument("--endpoint", help="override logger.endpoint (port 0: any free port)")
     p.add_argument("--history-endpoint", help="override logger.history_endpoint")
     p.add_argument("--directory", help="override logger.directory")
+    p.add_argument("--publish-url", help="publish the logger's status here (default: the "
+                                         "config's bus.publish_url, if it has a bus section)")
     p.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     return p
 
@@ -61,7 +71,9 @@ def logger_main(argv: Sequence[str] | None = None) -> int:
             config = logger_config_from_mapping({**section, **overrides},
                                                 file=str(args.config),
                                                 base_dir=config.base_dir)
-        service = LoggerService(config)
+        publish_url, keys = _bus_target(args.config)
+        service = LoggerService(config, publish_url=args.publish_url or publish_url,
+                                publish_keys=keys)
         endpoints = service.start()
     except QupdaqError as exc:
         print(f"qupdaq logger: {exc}", file=sys.stderr)
@@ -80,6 +92,31 @@ def logger_main(argv: Sequence[str] | None = None) -> int:
     service.stop()
     print("logger stopped", flush=True)
     return 0
+
+
+def _bus_target(path: Path) -> tuple[str | None, ClientKeys | None]:
+    """The lab config's ``bus.publish_url`` and this host's keys for it (None, None without
+    a bus section). A bus this host cannot reach is a warning: the archive runs without
+    publishing its status."""
+    from daq.config import BusConfig, anchor
+    from daq.config_schema import from_mapping, read_yaml
+    from daq.security import IdentityConfig, client_keys
+
+    data = read_yaml(path)
+    if data.get("bus") is None:
+        return None, None
+    base_dir = str(path.resolve().parent)
+    bus = from_mapping(BusConfig, data["bus"], file=str(path), path="bus")
+    identity = (from_mapping(IdentityConfig, data["identity"], file=str(path), path="identity")
+                if data.get("identity") is not None else None)
+    anchor(bus, base_dir)
+    if identity is not None:
+        anchor(identity, base_dir)
+    try:
+        return bus.publish_url, client_keys(bus.curve, identity)
+    except ConfigError as exc:
+        logging.getLogger("daq.logger").warning("no status on the bus: %s", exc)
+        return None, None
 
 
 def _export_parser() -> argparse.ArgumentParser:

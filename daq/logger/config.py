@@ -15,6 +15,11 @@
       max_batch_delay_s: 0.05           # the oldest unwritten message waits at most this long
       max_message_bytes: 67108864       # larger frames are refused by ZeroMQ (hostile peers)
       gap_grace_s: 60.0                 # a hole unfilled for this long is recorded as a gap
+                                        # (only in sessions no live daemon holds)
+      takeover_after_s: 120.0           # another instance may take a daemon's name over only
+                                        # after the owner was silent this long (a replaced PC)
+      status_period_s: 5.0              # status/<name>/logger on the live bus (the lab
+                                        # config's bus section); 0: never
       hdf5_rotate: hour                 # hour: a new file every UTC hour; size: only by size
       hdf5_max_mb: 1024.0               # a new file once the current one is this big
       retention:                        # optional downsampling of old housekeeping data
@@ -38,7 +43,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from daq.config_schema import from_mapping, read_yaml
-from daq.security import CurveServerConfig
+from daq.security import CurveServerConfig, require_curve_off_loopback
 
 SinkName = Literal["sqlite", "postgresql", "hdf5"]
 
@@ -87,6 +92,8 @@ class LoggerConfig:
     max_batch_delay_s: float = 0.05
     max_message_bytes: int = 64 * 1024 * 1024
     gap_grace_s: float = 60.0
+    takeover_after_s: float = 120.0
+    status_period_s: float = 5.0
     hdf5_rotate: Literal["hour", "size"] = "hour"
     hdf5_max_mb: float = 1024.0
     retention: tuple[RetentionRule, ...] = ()
@@ -110,12 +117,16 @@ class LoggerConfig:
             if not url.startswith(("tcp://", "ipc://", "inproc://")):
                 raise ValueError(f"{key} {url!r} must be a ZeroMQ endpoint like "
                                  "tcp://127.0.0.1:7120")
+            require_curve_off_loopback(url, self.curve, key)
         for key in ("batch_size", "batch_bytes", "max_message_bytes"):
             if getattr(self, key) < 1:
                 raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}")
-        for key in ("max_batch_delay_s", "gap_grace_s", "hdf5_max_mb", "retention_interval_s"):
+        for key in ("max_batch_delay_s", "gap_grace_s", "hdf5_max_mb", "retention_interval_s",
+                    "takeover_after_s"):
             if getattr(self, key) <= 0:
                 raise ValueError(f"{key} must be > 0, got {getattr(self, key)}")
+        if self.status_period_s < 0:
+            raise ValueError(f"status_period_s must be >= 0, got {self.status_period_s}")
 
     @property
     def store(self) -> Literal["sqlite", "postgresql"]:

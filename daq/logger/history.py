@@ -37,6 +37,7 @@ import zmq
 
 from daq.errors import BusError, QupdaqError
 from daq.messages import now_ns
+from daq.security import ClientKeys, arm_client
 
 
 class HistoryError(QupdaqError):
@@ -50,16 +51,18 @@ class HistoryClient:
         url: the logger's history endpoint (its ready line's ``history=``).
         timeout_s: how long to wait for each reply.
         context: zmq context (the process-wide instance by default).
+        curve: client keys when the logger runs CURVE (``LabConfig.keys_for("logger")``).
     """
 
     def __init__(self, url: str, *, timeout_s: float = 5.0,
-                 context: zmq.Context | None = None) -> None:
+                 context: zmq.Context | None = None, curve: ClientKeys | None = None) -> None:
         self.url = url
         self.timeout_s = timeout_s
         self._ids = itertools.count(1)
         ctx = context or zmq.Context.instance()
         self._sock = ctx.socket(zmq.DEALER)
         self._sock.setsockopt(zmq.LINGER, 0)
+        arm_client(self._sock, curve)
         self._sock.connect(url)
 
     def close(self) -> None:

@@ -20,8 +20,11 @@ import zmq
 from daq.errors import BusError
 from daq.logger.config import LoggerConfig
 from daq.logger.sink import Store
-from daq.logger.writer import LoggerStats, describe, open_store
+from daq.logger.stats import LoggerStats
+from daq.logger.status import status_fields
+from daq.logger.writer import describe, open_store
 from daq.messages import now_ns
+from daq.security import Gatekeeper
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +83,8 @@ class HistoryServer:
         try:
             sock.setsockopt(zmq.LINGER, 0)
             sock.setsockopt(zmq.MAXMSGSIZE, MAX_REQUEST_BYTES)
+            if self.config.curve is not None:  # every allow-listed key may read history
+                Gatekeeper.for_context(self._ctx).arm_server(sock, "history", self.config.curve)
             sock.bind(self.config.history_endpoint)
             self._endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
         except zmq.ZMQError as exc:
@@ -149,7 +154,8 @@ class HistoryServer:
     def _answer(self, req: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
         op = req.get("op")
         if op == "status":
-            return {"status": {**self.stats.as_dict(), "history_requests": self.requests,
+            return {"status": {**status_fields(self.config, self.stats),
+                               "history_requests": self.requests,
                                "history_refused": self.refused}}, []
         store = self._open()
         if op == "query":

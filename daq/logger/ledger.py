@@ -3,40 +3,56 @@
 For every ``(stream, epoch)`` the ledger keeps ``contig`` (every seq up to
 it is durable or recorded as a gap: the value acknowledged), the seqs
 stored beyond it (arrived out of order, typically resent after a logger
-restart) and the newest seq a heartbeat announced. The state is loaded
-lazily from the store's ``progress`` table (and the stored seqs), so
-deduplication survives a restart of the logger.
+restart), the ranges beyond it already recorded as gaps, and the newest
+seq a heartbeat announced. The state is loaded lazily from the store's
+``progress`` table (and the stored seqs and gaps), so deduplication
+survives a restart of the logger: every ``(stream, epoch, seq)`` is stored
+at most once.
 
 A write cycle works on copies (:class:`Cycle`): it offers messages
-(duplicates are refused), takes heartbeats and HELLOs, and proposes gaps;
-only after the sinks committed does :meth:`Ledger.apply` make the copies
-the truth. A failed cycle changes nothing.
+(duplicates are refused), takes heartbeats, gaps and session changes, and
+proposes gaps; only after the sinks committed does :meth:`Ledger.apply`
+make the copies the truth. A failed cycle changes nothing.
 
 Gaps are recorded, never invented data, when:
 
-* ``superseded``: a publisher with the same name starts a newer session;
-  whatever its old session announced or sent beyond what arrived is a gap;
+* ``superseded``: a publisher's HELLO leaves an open older session out of
+  its ``resume`` list (its data is gone: no spool holds it); whatever that
+  session announced or sent beyond what arrived is a gap;
+* ``lost before spooling``: CLOSE of a session: what heartbeats announced
+  beyond what the sender ever spooled;
+* the sender's own reasons (GAP frames): ``spool overflow``, ``refused by
+  the logger``, ``spool write failed``;
 * ``grace``: a hole (a seq missing below stored or announced ones) stays
-  unfilled for ``grace_s`` while the store is healthy.
+  unfilled for ``grace_s`` while the store is healthy and no live sender
+  holds the session (a live sender accounts for every seq itself).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from daq.bus.gaps import Gap
 from daq.logger.sink import Progress, Store
 from daq.messages import Message
+from daq.reliable import LOST_BEFORE_SPOOLING
 
 Key = tuple[str, int]
+
+SUPERSEDED = "superseded"
+GRACE = "grace"
 
 
 @dataclass
 class StreamState:
-    """The ledger entry of one stream in one publisher session."""
+    """The ledger entry of one stream in one publisher session.
+
+    ``above`` holds single seqs stored beyond ``contig``; ``spans`` ranges
+    beyond it already recorded as gaps (a sender's GAP ahead of what arrived).
+    """
 
     stream: str
     epoch: int
@@ -46,15 +62,40 @@ class StreamState:
     announced: int = -1
     closed: bool = False
     hole_since: float | None = None
+    spans: list[tuple[int, int]] = field(default_factory=list)
 
     def copy(self) -> StreamState:
-        """An independent copy (the ``above`` set included)."""
-        return dataclasses.replace(self, above=set(self.above))
+        """An independent copy (``above`` and ``spans`` included)."""
+        return dataclasses.replace(self, above=set(self.above), spans=list(self.spans))
 
     @property
     def high(self) -> int:
         """The newest seq known to exist (stored, announced or accounted)."""
-        return max(self.contig, self.announced, max(self.above, default=-1))
+        return max(self.contig, self.announced, max(self.above, default=-1),
+                   max((last for _, last in self.spans), default=-1))
+
+    def has(self, seq: int) -> bool:
+        """True when ``seq`` is stored or accounted as a gap."""
+        return seq <= self.contig or seq in self.above or any(
+            a <= seq <= b for a, b in self.spans)
+
+    def _advance(self) -> None:
+        """Move ``contig`` over whatever is now contiguous; forget what it passed."""
+        moved = True
+        while moved:
+            moved = False
+            while self.contig + 1 in self.above:
+                self.contig += 1
+                self.above.discard(self.contig)
+                moved = True
+            for first, last in self.spans:
+                if first <= self.contig + 1 <= last:
+                    self.contig = last
+                    moved = True
+        if self.spans:
+            self.spans = [(a, b) for a, b in self.spans if b > self.contig]
+        if self.above and min(self.above) <= self.contig:
+            self.above = {s for s in self.above if s > self.contig}
 
     def add(self, seq: int) -> None:
         """Note ``seq`` as stored and advance ``contig`` over what is now contiguous."""
@@ -62,30 +103,42 @@ class StreamState:
             self.contig = seq
         else:
             self.above.add(seq)
-        while self.above and self.contig + 1 in self.above:
-            self.contig += 1
-            self.above.discard(self.contig)
+        self._advance()
 
-    def holes(self, upto: int) -> list[tuple[int, int]]:
-        """Missing ranges (inclusive) in (contig, upto] that are not stored."""
+    def holes(self, upto: int, start: int | None = None) -> list[tuple[int, int]]:
+        """Missing ranges (inclusive) in (contig, upto] (from ``start`` on) neither stored nor
+        accounted."""
+        taken = sorted([(s, s) for s in self.above if s <= upto]
+                       + [span for span in self.spans if span[0] <= upto])
         ranges = []
-        start = self.contig + 1
-        for seq in sorted(s for s in self.above if s <= upto):
-            if seq > start:
-                ranges.append((start, seq - 1))
-            start = seq + 1
-        if start <= upto:
-            ranges.append((start, upto))
+        cursor = max(self.contig + 1, start if start is not None else 0)
+        for first, last in taken:
+            if last < cursor:
+                continue
+            if first > cursor:
+                ranges.append((cursor, min(first - 1, upto)))
+            cursor = max(cursor, last + 1)
+            if cursor > upto:
+                break
+        if cursor <= upto:
+            ranges.append((cursor, upto))
         return ranges
 
     def close_holes(self, upto: int) -> list[tuple[int, int]]:
         """Account every hole up to ``upto`` as a gap; return the ranges."""
         ranges = self.holes(upto)
         self.contig = max(self.contig, upto)
-        self.above = {s for s in self.above if s > self.contig}
-        while self.above and self.contig + 1 in self.above:
-            self.contig += 1
-            self.above.discard(self.contig)
+        self._advance()
+        return ranges
+
+    def account(self, first: int, last: int) -> list[tuple[int, int]]:
+        """Account [first, last] as a gap; return the parts of it that were holes."""
+        ranges = self.holes(last, first)
+        if first <= self.contig + 1:
+            self.contig = max(self.contig, last)
+        elif ranges:
+            self.spans.append((first, last))
+        self._advance()
         return ranges
 
     def progress(self) -> Progress:
@@ -109,7 +162,6 @@ class Ledger:
         self.grace_s = grace_s
         self.clock = clock
         self.states: dict[Key, StreamState] = {}
-        self.latest_epoch: dict[str, int] = {}
 
     def get(self, stream: str, epoch: int, pub: str) -> StreamState:
         """The committed state of a stream session, loaded from the store on first use."""
@@ -122,7 +174,8 @@ class Ledger:
             else:
                 state = StreamState(stream, epoch, row.pub or pub, row.contig,
                                     self.store.stored_seqs_above(stream, epoch, row.contig),
-                                    row.announced, row.closed)
+                                    row.announced, row.closed,
+                                    spans=self.store.gap_spans_above(stream, epoch, row.contig))
             self.states[key] = state
         return state
 
@@ -142,8 +195,6 @@ class Ledger:
                 self.states.pop(key, None)
             else:
                 self.states[key] = new
-        for pub, epoch in cycle.latest.items():
-            self.latest_epoch[pub] = max(epoch, self.latest_epoch.get(pub, epoch))
 
     def reset_timers(self) -> None:
         """Restart every hole timer (the store failed: nothing could have been filled)."""
@@ -161,7 +212,11 @@ class Ledger:
         out = {}
         for stream in streams:
             entry = self.states.get((stream, epoch))
-            if entry is not None and entry.contig >= 0:
+            if entry is None:
+                row = self.store.load_progress(stream, epoch)
+                if row is not None and row.contig >= 0:
+                    out[stream] = row.contig
+            elif entry.contig >= 0:
                 out[stream] = entry.contig
         return out
 
@@ -173,7 +228,6 @@ class Cycle:
         self.ledger = ledger
         self.changed: dict[Key, StreamState] = {}
         self.gaps: list[tuple[Gap, str]] = []
-        self.latest: dict[str, int] = {}
 
     def state(self, stream: str, epoch: int, pub: str) -> StreamState:
         """This cycle's copy of a stream session's state."""
@@ -183,25 +237,51 @@ class Cycle:
             found = self.changed[key] = self.ledger.get(stream, epoch, pub).copy()
         return found
 
-    def session(self, pub: str, epoch: int) -> None:
-        """A publisher session was seen (HELLO, HB or MSG): supersede its older sessions."""
+    def _record(self, state: StreamState, ranges: list[tuple[int, int]], reason: str) -> None:
+        for first, last in ranges:
+            self.gaps.append((Gap(state.stream, state.epoch, first, last), reason))
+
+    def supersede(self, pub: str, keep: Iterable[int]) -> None:
+        """Close every open session of ``pub`` but ``keep`` (a HELLO's current and resumed
+        sessions); what they announced or sent beyond what arrived is a gap."""
         if not pub:  # an unnamed publisher cannot be told from another: never supersede
             return
-        known = self.latest.get(pub, self.ledger.latest_epoch.get(pub))
-        if known is not None and epoch <= known:
-            return
-        self.latest[pub] = epoch
-        older = {(p.stream, p.epoch): p for p in self.ledger.store.open_sessions(pub, epoch)}
+        keep = set(keep)
+        older = {(p.stream, p.epoch) for p in self.ledger.store.open_sessions(pub)}
         for (stream, e), state in self.ledger.states.items():
-            if state.pub == pub and e < epoch and not state.closed:
-                older[(stream, e)] = state.progress()
-        for stream, e in older:
+            if state.pub == pub and not state.closed:
+                older.add((stream, e))
+        for stream, e in sorted(older):
+            if e in keep:
+                continue
             state = self.state(stream, e, pub)
+            if not state.closed:
+                self._record(state, state.close_holes(state.high), SUPERSEDED)
+                state.closed = True
+
+    def close_session(self, pub: str, epoch: int, spooled: Mapping[str, int]) -> list[str]:
+        """CLOSE: the sender holds nothing more of ``epoch``; what heartbeats announced beyond
+        what it ever spooled is lost. Return the session's streams (to acknowledge)."""
+        streams = set(spooled)
+        streams.update(p.stream for p in self.ledger.store.open_sessions(pub) if p.epoch == epoch)
+        streams.update(s for (s, e), st in self.ledger.states.items()
+                       if e == epoch and st.pub == pub)
+        for stream in sorted(streams):
+            state = self.state(stream, epoch, pub)
             if state.closed:
                 continue
-            for first, last in state.close_holes(state.high):
-                self.gaps.append((Gap(stream, e, first, last), "superseded"))
+            self._record(state, state.close_holes(max(state.high, spooled.get(stream, -1))),
+                         LOST_BEFORE_SPOOLING)
             state.closed = True
+        return sorted(streams)
+
+    def gap(self, pub: str, epoch: int, stream: str, first: int, last: int,
+            reason: str) -> None:
+        """A sender gave [first, last] up (GAP): record the part that is not stored."""
+        state = self.state(stream, epoch, pub)
+        if state.closed:
+            return
+        self._record(state, state.account(first, last), reason)
 
     def heartbeat(self, pub: str, epoch: int, streams: dict[str, int]) -> list[str]:
         """A heartbeat names the newest seq of each stream; return the streams it touched."""
@@ -222,19 +302,23 @@ class Cycle:
     def offer(self, msg: Message) -> bool:
         """True when ``msg`` is new to the store (then it must be written in this cycle)."""
         state = self.state(msg.stream, msg.epoch, msg.pub)
-        if state.closed or msg.seq <= state.contig or msg.seq in state.above:
+        if state.closed or state.has(msg.seq):
             return False
         state.add(msg.seq)
         return True
 
-    def expire(self) -> None:
-        """Record holes older than the grace period as gaps (call on ticks)."""
+    def expire(self, held: Callable[[str, int], bool] = lambda pub, epoch: False) -> None:
+        """Record holes older than the grace period as gaps (call on ticks).
+
+        A session ``held(pub, epoch)`` by a live sender is left alone: the
+        sender resends or reports every seq itself, however long that takes.
+        """
         now = self.ledger.clock()
         for key, committed in list(self.ledger.states.items()):
             if committed.closed:
                 continue
             high = committed.high
-            if high <= committed.contig:
+            if high <= committed.contig or held(committed.pub, committed.epoch):
                 committed.hole_since = None
                 continue
             if committed.hole_since is None:
@@ -243,8 +327,7 @@ class Cycle:
             if now - committed.hole_since < self.ledger.grace_s:
                 continue
             state = self.state(*key, committed.pub)
-            for first, last in state.close_holes(state.high):
-                self.gaps.append((Gap(key[0], key[1], first, last), "grace"))
+            self._record(state, state.close_holes(state.high), GRACE)
 
     def progress(self) -> list[Progress]:
         """Progress rows of every state this cycle touched."""

@@ -44,7 +44,8 @@ class PostgresStore(SqlStore):
                 for statement in POSTGRES_DDL:
                     self._conn.execute(statement)
                 self._conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', %s)"
-                                   " ON CONFLICT (key) DO NOTHING", (str(SCHEMA_VERSION),))
+                                   " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                                   (str(SCHEMA_VERSION),))
         except BaseException:
             self._conn.close()
             raise

@@ -40,20 +40,27 @@ per-stream sequence number within it.
 ``gaps``
     messages that will never arrive: ``id``, ``channel_id``, ``epoch``,
     ``seq_first``, ``seq_last`` (inclusive), ``reason`` (``superseded``: the
-    publisher started a new session; ``grace``: not filled within the grace
-    period), ``t_recorded``.
+    publisher started a new session without resuming this one; ``grace``: not
+    filled within the grace period; ``lost before spooling``: announced by a
+    heartbeat, never in the sender's spool; ``spool overflow``, ``refused by the
+    logger``, ``spool write failed``: given up by the sender), ``t_recorded``.
 ``progress``
     per ``(channel_id, epoch)``: ``pub``, ``contig`` (every seq up to it is
     stored or in ``gaps``), ``announced`` (newest seq a heartbeat named),
     ``closed`` (0/1). The logger's deduplication state lives here, so it
     survives a restart.
+``publishers``
+    who owns each publisher name on the reliable path: ``pub`` (key),
+    ``identity`` (``key:<CURVE key>`` or ``instance:<id>``), ``epoch`` (its
+    current session; -1 once it stopped cleanly and released the name), ``t_changed``. Kept so that a restarted logger still
+    refuses a stranger's claim on a live daemon's name.
 ``meta``
     ``key``/``value`` pairs; ``schema_version``.
 """
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: publishers (tables are only ever added: 1 opens as 2)
 
 _COMMON_TAIL = [
     "CREATE INDEX IF NOT EXISTS events_time ON events (channel_id, t)",
@@ -94,6 +101,8 @@ SQLITE_DDL = [
     "CREATE TABLE IF NOT EXISTS progress (channel_id INTEGER NOT NULL, epoch INTEGER NOT NULL,"
     " pub TEXT NOT NULL, contig INTEGER NOT NULL, announced INTEGER NOT NULL,"
     " closed INTEGER NOT NULL, PRIMARY KEY (channel_id, epoch))",
+    "CREATE TABLE IF NOT EXISTS publishers (pub TEXT PRIMARY KEY, identity TEXT NOT NULL,"
+    " epoch INTEGER NOT NULL, t_changed INTEGER NOT NULL)",
     *_COMMON_TAIL,
 ]
 
@@ -127,5 +136,7 @@ POSTGRES_DDL = [
     "CREATE TABLE IF NOT EXISTS progress (channel_id BIGINT NOT NULL, epoch BIGINT NOT NULL,"
     " pub TEXT NOT NULL, contig BIGINT NOT NULL, announced BIGINT NOT NULL,"
     " closed BIGINT NOT NULL, PRIMARY KEY (channel_id, epoch))",
+    "CREATE TABLE IF NOT EXISTS publishers (pub TEXT PRIMARY KEY, identity TEXT NOT NULL,"
+    " epoch BIGINT NOT NULL, t_changed BIGINT NOT NULL)",
     *_COMMON_TAIL,
 ]

@@ -1,6 +1,6 @@
 """The logging service: the reliable path in, batches to the sinks, acks out, history served.
 
-Three threads, each owning its sockets:
+Its threads, each owning its sockets:
 
 * the *router* thread owns the ROUTER socket of the reliable path (any
   number of daemons' DEALERs connect to it). It parses frame sets
@@ -16,6 +16,19 @@ Three threads, each owning its sockets:
   retention and retrying a store that could not be opened.
 * the *history* thread serves queries (:mod:`daq.logger.history_server`)
   with its own read connection to the store.
+* the *status* thread (when a bus is configured) publishes the logger's
+  own status on the live bus (:mod:`daq.logger.status`).
+
+A writer cycle that raises anyway (a bug) is answered with ERROR to every
+sender in it: a sender never waits on silence.
+
+CURVE: when the reliable endpoint is a CURVE server (``CURVE_SERVER`` set
+on the ROUTER before it binds, a ZAP handler installed), each connection's
+ZAP ``User-Id`` (the client's public key) is read from its frames and
+handed to the writer with the batch (``keys``): identities are then keys,
+and a claimed instance id no longer counts (:func:`daq.logger.sessions.identity_of`);
+with ``Writer.key_names`` (the allow-list: key -> daemon name) a key may
+only speak for its own name.
 """
 
 from __future__ import annotations
@@ -29,11 +42,14 @@ from typing import Any
 
 import zmq
 
-from daq import reliable
+from daq import messages, reliable
 from daq.errors import BusError, MessageDecodeError
 from daq.logger.config import LoggerConfig
 from daq.logger.history_server import HistoryServer
-from daq.logger.writer import Item, LoggerStats, Reply, Writer
+from daq.logger.stats import LoggerStats
+from daq.logger.status import StatusPublisher
+from daq.logger.writer import Item, Reply, Writer, describe
+from daq.security import ClientKeys, Gatekeeper, user_key
 
 log = logging.getLogger(__name__)
 
@@ -54,22 +70,32 @@ class LoggerService:
     Args:
         config: the ``logger:`` section.
         context: zmq context (the process-wide instance by default).
+        publish_url: the live bus's publish endpoint (``bus.publish_url`` of the lab
+            config) for the logger's own status; None: no status on the bus.
+        publish_keys: this host's keys for the bus, when the bus runs CURVE.
     """
 
-    def __init__(self, config: LoggerConfig, *, context: zmq.Context | None = None) -> None:
+    def __init__(self, config: LoggerConfig, *, context: zmq.Context | None = None,
+                 publish_url: str | None = None, publish_keys: ClientKeys | None = None) -> None:
         self.config = config
         self.stats = LoggerStats()
         self.tick_s = min(1.0, config.gap_grace_s / 4)
         self._ctx = context or zmq.Context.instance()
         self._stop = threading.Event()
         self._ready = threading.Event()
-        self._jobs: queue.Queue[tuple[list[Item], bool] | None] = queue.Queue()
+        self._jobs: queue.Queue[tuple[list[Item], bool, dict[bytes, str]] | None] = \
+            queue.Queue()
         self._results: queue.Queue[list[Reply]] = queue.Queue()
         self._wake_url = f"inproc://qupdaq-logger-{id(self)}"
         self._endpoint = ""
         self._start_error: BaseException | None = None
         self._threads: list[threading.Thread] = []
         self._history: HistoryServer | None = None
+        self.status: StatusPublisher | None = None
+        if publish_url and config.status_period_s > 0:
+            self.status = StatusPublisher(publish_url, config, self.stats, context=self._ctx,
+                                          curve=publish_keys)
+        self._curve = False
 
     # ---- life cycle -------------------------------------------------------------------------
 
@@ -95,11 +121,15 @@ class LoggerService:
         except BaseException:
             self.stop()
             raise
+        if self.status is not None:
+            self.status.start()
         return LoggerEndpoints(self._endpoint, history)
 
     def stop(self, timeout_s: float = 30.0) -> None:
         """Write what was received, send the last acks, close the sinks and sockets."""
         self._stop.set()
+        if self.status is not None:
+            self.status.stop()
         if self._history is not None:
             self._history.stop()
         for thread in self._threads:
@@ -114,12 +144,16 @@ class LoggerService:
         started.set()
         try:
             while (job := self._jobs.get()) is not None:
-                items, tick = job
+                items, tick, keys = job
                 try:
-                    replies = writer.process(items, tick=tick)
-                except Exception:  # a bug must not wedge the service: senders resend
+                    replies = writer.process(items, tick=tick, keys=keys)
+                except Exception as exc:  # a bug must not wedge the service nor go unanswered
                     log.exception("write cycle failed unexpectedly")
-                    replies = []
+                    why = f"logger: write cycle failed unexpectedly: {describe(exc)}"
+                    self.stats.write_errors += 1
+                    self.stats.error(why)
+                    replies = [(peer, reliable.error_frames(why))
+                               for peer in dict.fromkeys(peer for peer, _ in items)]
                 self._results.put(replies)
                 wake.send(b"")
         finally:
@@ -138,7 +172,14 @@ class LoggerService:
             sock.setsockopt(zmq.RCVHWM, 2 * self.config.batch_size)
             sock.setsockopt(zmq.SNDHWM, 100_000)  # replies only; a lost ACK is asked for again
             sock.setsockopt(zmq.MAXMSGSIZE, self.config.max_message_bytes)
+            if self.config.curve is not None:
+                # Daemons only: a key allow-listed as "reader" may query history, not archive.
+                daemons = {key: name for key, name in self.config.curve.clients.items()
+                           if name != "reader"}
+                Gatekeeper.for_context(self._ctx).arm_server(sock, "logger", self.config.curve,
+                                                             daemons)
             sock.bind(self.config.endpoint)
+            self._curve = bool(sock.getsockopt(zmq.CURVE_SERVER))
             self._endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
             wake.bind(self._wake_url)
         except zmq.ZMQError as exc:
@@ -148,6 +189,9 @@ class LoggerService:
             self._ready.set()
             return
         writer = Writer(self.config, self.stats)
+        if self.config.curve is not None:  # a key may speak only for its allow-listed name
+            writer.key_names = {key: name for key, name in self.config.curve.clients.items()
+                                if name != "reader"}
         started = threading.Event()
         writer_thread = threading.Thread(target=self._writer_main, args=(writer, started),
                                          name="logger-writer", daemon=True)
@@ -166,6 +210,7 @@ class LoggerService:
     def _route(self, sock: zmq.Socket, wake: zmq.Socket) -> None:
         cfg = self.config
         batch: list[Item] = []
+        keys: dict[bytes, str] = {}
         size = 0
         first_at = 0.0
         busy = False
@@ -191,8 +236,8 @@ class LoggerService:
                     tick = now >= next_tick
                     if tick:
                         next_tick = now + self.tick_s
-                    self._jobs.put((batch, tick))
-                    batch, size, busy = [], 0, True
+                    self._jobs.put((batch, tick, keys))
+                    batch, keys, size, busy = [], {}, 0, True
                     continue
                 if stopping:
                     return
@@ -209,23 +254,30 @@ class LoggerService:
                 busy = False
             if sock in events:
                 before = len(batch)
-                if self._take(sock, batch, cfg.batch_size - before):
+                if self._take(sock, batch, keys, cfg.batch_size - before):
                     if before == 0:
                         first_at = time.monotonic()
                     size += sum(_payload_size(item) for _, item in batch[before:])
 
-    def _take(self, sock: zmq.Socket, batch: list[Item], room: int) -> int:
+    def _take(self, sock: zmq.Socket, batch: list[Item], keys: dict[bytes, str],
+              room: int) -> int:
         """Receive up to ``room`` frame sets without blocking; return how many were kept."""
         kept = 0
         for _ in range(max(1, room)):
             try:
-                frames = sock.recv_multipart(zmq.NOBLOCK)
+                # Copies are cheaper for small frames; with CURVE the frames' User-Id is needed.
+                frames = sock.recv_multipart(zmq.NOBLOCK, copy=not self._curve)
             except zmq.Again:
                 break
             self.stats.received += 1
             try:
                 if len(frames) < 2:
                     raise MessageDecodeError("no routing id")
+                peer = bytes(messages.frame_view(frames[0]))
+                if self._curve and isinstance(frames[-1], zmq.Frame):
+                    key = user_key(frames[-1])
+                    if key:
+                        keys[peer] = key
                 parsed = reliable.parse(frames[1:])
             except MessageDecodeError as exc:
                 self._malformed(exc)
@@ -233,7 +285,7 @@ class LoggerService:
             except Exception as exc:  # whatever a hostile frame provokes, never fatal
                 self._malformed(exc)
                 continue
-            batch.append((frames[0], parsed))
+            batch.append((peer, parsed))
             kept += 1
         return kept
 

@@ -40,7 +40,8 @@ class Progress:
         pub: publisher name.
         contig: every seq up to this one is stored or recorded as a gap (-1: none yet).
         announced: the newest seq the publisher's heartbeats announced (-1: none).
-        closed: the session was superseded or given up; its gaps are recorded.
+        closed: the session was superseded, closed by its sender or given up; its gaps
+            are recorded.
     """
 
     stream: str
@@ -49,6 +50,22 @@ class Progress:
     contig: int = -1
     announced: int = -1
     closed: bool = False
+
+
+@dataclass(frozen=True)
+class PublisherRecord:
+    """Who owns a publisher name (the logger's ``publishers`` table).
+
+    Attributes:
+        pub: publisher name.
+        identity: ``key:<CURVE public key>`` or ``instance:<instance id>``.
+        epoch: the owner's current session (-1: the owner stopped cleanly and released
+            the name).
+    """
+
+    pub: str
+    identity: str
+    epoch: int
 
 
 @dataclass(frozen=True)
@@ -68,14 +85,17 @@ class Batch:
             ``audit``, ``run``) in arrival order, each new to the store.
         locations: for each ``wave`` message (by index in ``messages``), where the
             record sink put it; filled by the record sink before the store writes.
-        gaps: ranges that will never arrive, with the reason (``superseded``, ``grace``).
+        gaps: ranges that will never arrive, with the reason (``superseded``, ``grace``,
+            ``lost before spooling`` or a sender's own, see :mod:`daq.logger.ledger`).
         progress: the new progress rows of every stream this batch touched.
+        publishers: owners of publisher names that changed (identity, session).
     """
 
     messages: list[Message] = field(default_factory=list)
     locations: dict[int, RecordLocation] = field(default_factory=dict)
     gaps: list[tuple[Gap, str]] = field(default_factory=list)
     progress: list[Progress] = field(default_factory=list)
+    publishers: list[PublisherRecord] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -151,8 +171,16 @@ class Store(Sink):
         """Seqs of this stream and session stored beyond ``seq`` (arrived out of order)."""
 
     @abc.abstractmethod
-    def open_sessions(self, pub: str, before_epoch: int) -> list[Progress]:
-        """Progress rows of ``pub``'s sessions older than ``before_epoch`` not yet closed."""
+    def gap_spans_above(self, stream: str, epoch: int, seq: int) -> list[tuple[int, int]]:
+        """Recorded gaps of this stream and session that end beyond ``seq`` (first, last)."""
+
+    @abc.abstractmethod
+    def open_sessions(self, pub: str) -> list[Progress]:
+        """Progress rows of ``pub``'s sessions not yet closed."""
+
+    @abc.abstractmethod
+    def load_publishers(self) -> list[PublisherRecord]:
+        """Every publisher name's owner."""
 
     @abc.abstractmethod
     def epoch_progress(self, epoch: int) -> dict[str, int]:

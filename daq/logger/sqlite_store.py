@@ -59,7 +59,8 @@ class SqliteStore(SqlStore):
             for statement in SQLITE_DDL:
                 self._conn.execute(statement)
             self._conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?)"
-                               " ON CONFLICT (key) DO NOTHING", (str(SCHEMA_VERSION),))
+                               " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                               (str(SCHEMA_VERSION),))
             self._conn.execute("COMMIT")
         except BaseException:
             self._conn.close()

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from daq.logger.decimate import bucket_width, points_from_buckets
-from daq.logger.sink import Batch, Progress, Series, Store
+from daq.logger.sink import Batch, Progress, PublisherRecord, Series, Store
 from daq.messages import SAMPLE_DTYPE, Kind, Message
 
 _EVENT_KINDS = (Kind.STATUS, Kind.ALARM, Kind.AUDIT, Kind.RUN)
@@ -151,6 +151,12 @@ class SqlStore(Store):
                 " announced = excluded.announced, closed = excluded.closed",
                 [(self._channel(p.stream), p.epoch, p.pub, p.contig, p.announced, int(p.closed))
                  for p in batch.progress])
+        if batch.publishers:
+            self._executemany(
+                "INSERT INTO publishers (pub, identity, epoch, t_changed) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (pub) DO UPDATE SET identity = excluded.identity,"
+                " epoch = excluded.epoch, t_changed = excluded.t_changed",
+                [(p.pub, p.identity, p.epoch, now) for p in batch.publishers])
 
     def _run_event(self, msg: Message) -> None:
         run = msg.meta.get("run", msg.meta.get("run_id"))
@@ -241,13 +247,27 @@ class SqlStore(Store):
             found.update(int(r[0]) for r in rows)
         return found
 
-    def open_sessions(self, pub: str, before_epoch: int) -> list[Progress]:
-        """Progress rows of ``pub``'s older sessions not yet closed."""
+    def gap_spans_above(self, stream: str, epoch: int, seq: int) -> list[tuple[int, int]]:
+        """Recorded gaps of this stream and session ending beyond ``seq``."""
+        cid = self._ids.get(stream) or self._cid(stream)
+        if cid is None:
+            return []
+        rows = self._execute("SELECT seq_first, seq_last FROM gaps WHERE channel_id = ?"
+                             " AND epoch = ? AND seq_last > ? ORDER BY seq_first",
+                             (cid, epoch, seq))
+        return [(int(a), int(b)) for a, b in rows]
+
+    def open_sessions(self, pub: str) -> list[Progress]:
+        """Progress rows of ``pub``'s sessions not yet closed."""
         rows = self._execute("SELECT c.stream, p.epoch, p.contig, p.announced FROM progress p"
                              " JOIN channels c ON c.id = p.channel_id"
-                             " WHERE p.pub = ? AND p.closed = 0 AND p.epoch < ?",
-                             (pub, before_epoch))
+                             " WHERE p.pub = ? AND p.closed = 0", (pub,))
         return [Progress(str(s), int(e), pub, int(c), int(a), False) for s, e, c, a in rows]
+
+    def load_publishers(self) -> list[PublisherRecord]:
+        """Every publisher name's owner."""
+        rows = self._execute("SELECT pub, identity, epoch FROM publishers")
+        return [PublisherRecord(str(p), str(i), int(e)) for p, i, e in rows]
 
     def epoch_progress(self, epoch: int) -> dict[str, int]:
         """``{stream: contig}`` of session ``epoch``."""

@@ -1,70 +1,61 @@
 """The write cycle: parsed frames in, durable storage and the replies for the senders out.
 
-One :class:`Writer` owns the sinks and the ledger, and runs in the logger's
-writer thread. :meth:`Writer.process` takes the frame sets collected since
-the last cycle (from any number of daemons) and:
+One :class:`Writer` owns the sinks, the ledger and the publishers' owners
+(:mod:`daq.logger.sessions`), and runs in the logger's writer thread.
+:meth:`Writer.process` takes the frame sets collected since the last cycle
+(from any number of daemons), hands each to an :class:`~daq.logger.intake.Intake`
+(identities, sessions, the ledger, the batch: see there), then writes and
+commits the batch in every sink (HDF5 flush before the SQL commit), and
+only then acknowledges, per sender, the highest contiguous durable seq of
+each stream it sent.
 
-1. answers HELLO with an ACK of what the store holds for that session,
-   supersedes the publisher's older sessions (their gaps are recorded);
-2. notes heartbeats (the newest seq of each stream);
-3. refuses invalid messages (ERROR to their sender, counted), drops
-   duplicates by ``(stream, epoch, seq)`` and keeps the rest;
-4. writes and commits the batch in every sink (HDF5 flush before the SQL
-   commit), then acknowledges, per sender, the highest contiguous durable
-   seq of each stream it sent. On a failed write nothing is acknowledged:
-   every sender in the cycle gets an ERROR naming the store and the cause,
-   and keeps its data spooled until a later cycle succeeds.
+When the batch fails:
 
-If the store cannot even be opened (read-only or missing directory, server
-down), every cycle retries opening it and answers ERROR meanwhile; the
-service keeps running.
+* the store cannot write at all (disk full, read-only, server down:
+  :func:`~daq.logger.isolate.is_store_failure`): nothing is acknowledged;
+  every sender in the cycle gets an ERROR (``store``) naming the store and
+  the cause, and keeps its data spooled until a later cycle succeeds;
+* anything else: the batch is written again in parts
+  (:mod:`daq.logger.isolate`), so that one sender's or one stream's poison
+  never fails the others; what fails alone is refused (ERROR ``refused``
+  naming stream and seq range: the sender parks it).
+
+Whatever happens, every sender in a cycle gets an answer. If the store
+cannot even be opened (read-only or missing directory, server down),
+every cycle retries opening it and answers ERROR meanwhile; the service
+keeps running.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import time
-from collections import defaultdict
-from dataclasses import dataclass
+from collections import OrderedDict, deque
+from collections.abc import Mapping
 from typing import Any
 
 from daq import reliable
 from daq.logger.config import LoggerConfig
 from daq.logger.hdf5_sink import Hdf5Sink
-from daq.logger.ledger import Cycle, Ledger
+from daq.logger.intake import Intake, validate
+from daq.logger.isolate import MAX_ATTEMPTS, is_store_failure, split
+from daq.logger.ledger import Ledger
+from daq.logger.replies import Replies, Reply
+from daq.logger.sessions import Sessions
 from daq.logger.sink import Batch, Sink, Store
-from daq.messages import SAMPLE_DTYPE, Kind, Message
-from daq.reliable import Control
+from daq.logger.stats import LoggerStats
+from daq.messages import Kind, Message
+from daq.reliable import Control, ErrorCode
 
 log = logging.getLogger(__name__)
 
 Item = tuple[bytes, Message | Control]
-Reply = tuple[bytes, list[bytes]]
 
+__all__ = ["Item", "LoggerStats", "Reply", "Writer", "describe", "open_store", "run_retention",
+           "validate"]
 
-@dataclass
-class LoggerStats:
-    """Counters of a running logger (read by the history endpoint's ``status``)."""
-
-    received: int = 0
-    malformed: int = 0
-    rejected: int = 0
-    duplicates: int = 0
-    stored_messages: int = 0
-    stored_samples: int = 0
-    stored_records: int = 0
-    gaps_recorded: int = 0
-    batches: int = 0
-    write_errors: int = 0
-    acks_sent: int = 0
-    store_ok: bool = False
-    last_error: str = ""
-    last_error_ns: int = 0
-
-    def as_dict(self) -> dict[str, Any]:
-        """The counters as a JSON-able mapping."""
-        return dict(self.__dict__)
+#: Messages remembered as failing alone before anything else was stored (bounded).
+_MAX_SUSPECTS = 1000
 
 
 def open_store(config: LoggerConfig, *, readonly: bool = False) -> Store:
@@ -80,34 +71,6 @@ def open_store(config: LoggerConfig, *, readonly: bool = False) -> Store:
         directory.mkdir(parents=True, exist_ok=True)
     return SqliteStore(directory / DB_NAME, synchronous=config.sqlite_synchronous,
                        readonly=readonly)
-
-
-def validate(msg: Message) -> str | None:
-    """Why ``msg`` cannot be stored, or None when it can."""
-    if msg.seq < 0:
-        return f"{msg.stream}: seq {msg.seq} is not stamped"
-    if msg.kind is Kind.HEARTBEAT:
-        return f"{msg.stream}: heartbeats travel as HB frames, not as MSG"
-    if msg.kind is Kind.DATA:
-        if msg.data is None or msg.data.dtype != SAMPLE_DTYPE or msg.data.ndim != 1 \
-                or len(msg.data) == 0:
-            return f"{msg.stream}: data payload must be 1-D (t ns, value) rows"
-    elif msg.kind is Kind.WAVE:
-        if msg.data is None or msg.data.ndim != 1 or msg.data.size == 0 \
-                or msg.data.dtype.kind not in "iuf":
-            return f"{msg.stream}: a waveform record must be a 1-D numeric array"
-        for key in ("dt", "scale", "offset"):
-            value = msg.meta.get(key, 1.0)
-            if not isinstance(value, int | float) or isinstance(value, bool) \
-                    or not math.isfinite(value):
-                return f"{msg.stream}: meta {key} must be a finite number, got {value!r}"
-        if not msg.meta.get("dt", 0) > 0:
-            return f"{msg.stream}: meta dt must be > 0 s"
-        for key in ("t0", "presamples"):
-            value = msg.meta.get(key, 0)
-            if not isinstance(value, int) or isinstance(value, bool):
-                return f"{msg.stream}: meta {key} must be an integer, got {value!r}"
-    return None
 
 
 def describe(exc: BaseException) -> str:
@@ -130,6 +93,10 @@ class Writer:
         self.store: Store | None = None
         self.sinks: list[Sink] = []
         self.ledger: Ledger | None = None
+        self.sessions: Sessions | None = None
+        #: With CURVE: the publisher name each client key may archive as (the allow-list).
+        self.key_names: Mapping[str, str] | None = None
+        self._suspects: OrderedDict[tuple[str, int, int], int] = OrderedDict()
         self._last_retention = time.monotonic()
 
     @property
@@ -159,6 +126,8 @@ class Writer:
         self.store = store
         self.sinks = [*sinks, store]  # the SQL store commits last: it is the commit log
         self.ledger = Ledger(store, self.config.gap_grace_s)
+        if self.sessions is None:  # kept across a reopen: it knows who was heard lately
+            self.sessions = Sessions(store.load_publishers(), self.config.takeover_after_s)
         self.stats.store_ok = True
 
     def try_open(self) -> str | None:
@@ -179,8 +148,7 @@ class Writer:
         self.stats.write_errors += 1
         if why != self.stats.last_error:
             log.error("%s", why)
-        self.stats.last_error = why
-        self.stats.last_error_ns = time.time_ns()
+        self.stats.error(why)
 
     def close(self) -> None:
         """Close every sink (the current HDF5 file is closed and marked so)."""
@@ -195,103 +163,114 @@ class Writer:
 
     # ---- the cycle --------------------------------------------------------------------------
 
-    def process(self, items: list[Item], *, tick: bool = False) -> list[Reply]:
-        """Run one write cycle over ``items``; return the replies to send (see module doc)."""
+    def process(self, items: list[Item], *, tick: bool = False,
+                keys: Mapping[bytes, str] | None = None) -> list[Reply]:
+        """Run one write cycle over ``items``; return the replies to send (see module doc).
+
+        Args:
+            items: (connection, frame set) in arrival order.
+            tick: also expire holes past their grace period and run retention.
+            keys: the CURVE public key (ZAP User-Id) of each connection, when the
+                endpoint runs CURVE; identities are then keys, not claimed instance ids.
+        """
         why = self.try_open()
         if why is not None:
             return [(peer, reliable.error_frames(why)) for peer in _senders(items)]
-        assert self.ledger is not None
+        keys = keys or {}
+        try:
+            replies = self._attempt(items, keys)
+        except Exception as exc:
+            self._abort()
+            if is_store_failure(exc):
+                return self._cycle_failed(exc, items)
+            replies = self._isolate(items, keys, exc)
+        if tick:
+            self._tick()
+        return replies
+
+    def _attempt(self, items: list[Item], keys: Mapping[bytes, str]) -> list[Reply]:
+        """Write ``items`` in one transaction and apply it; raise whatever the sinks raise."""
+        assert self.ledger is not None and self.sessions is not None
         started = time.perf_counter()
         cycle = self.ledger.begin()
-        batch = Batch()
-        touched: dict[bytes, set[tuple[int, str]]] = defaultdict(set)
-        hellos: list[tuple[bytes, int]] = []
-        refused: dict[bytes, list[str]] = defaultdict(list)
-        samples = records = 0
-        try:
-            for peer, item in items:
-                if isinstance(item, Control):
-                    self._control(peer, item, cycle, touched, hellos, refused)
-                    continue
-                problem = validate(item)
-                if problem is not None:
-                    self.stats.rejected += 1
-                    refused[peer].append(problem)
-                    continue
-                cycle.session(item.pub, item.epoch)
-                touched[peer].add((item.epoch, item.stream))
-                if cycle.superseded(item):
-                    self.stats.rejected += 1
-                    refused[peer].append(
-                        f"{item.stream}: session {item.epoch} of publisher {item.pub!r} was "
-                        "superseded by a newer session of that name and its gaps are recorded "
-                        "(two publishers with one name?)")
-                    continue
-                if not cycle.offer(item):
-                    self.stats.duplicates += 1
-                    continue
-                batch.messages.append(item)
-                if item.kind is Kind.DATA:
-                    samples += len(item.data)  # type: ignore[arg-type]
-                elif item.kind is Kind.WAVE:
-                    records += 1
-            if tick:
-                cycle.expire()
-            batch.gaps = cycle.gaps
-            batch.progress = cycle.progress()
-            written = committed = time.perf_counter()
-            if batch.messages or batch.gaps or batch.progress:
-                for sink in self.sinks:
-                    sink.write_batch(batch)
-                written = time.perf_counter()
-                for sink in self.sinks:
-                    sink.commit()
-                committed = time.perf_counter()
-        except Exception as exc:
-            return self._cycle_failed(exc, items)
+        intake = Intake(cycle, self.sessions, keys, self.key_names)
+        for peer, item in items:
+            intake.take(peer, item)
+        batch = intake.batch
+        batch.gaps = cycle.gaps
+        batch.progress = cycle.progress()
+        batch.publishers = self.sessions.changed()
+        written = committed = time.perf_counter()
+        if batch.messages or batch.gaps or batch.progress or batch.publishers:
+            for sink in self.sinks:
+                sink.write_batch(batch)
+            written = time.perf_counter()
+            for sink in self.sinks:
+                sink.commit()
+            committed = time.perf_counter()
         self.ledger.apply(cycle)
+        self.sessions.saved(batch.publishers)
         if batch.messages:  # only stored data proves the store healthy again
             self.stats.store_ok = True
         if items:
             log.debug("cycle: %d items, %d new; prepare+write %.1f ms, commit %.1f ms",
                       len(items), len(batch.messages), 1e3 * (written - started),
                       1e3 * (committed - written))
-        self.stats.batches += 1
-        self.stats.stored_messages += len(batch.messages)
-        self.stats.stored_samples += samples
-        self.stats.stored_records += records
-        self.stats.gaps_recorded += len(batch.gaps)
-        for gap, reason in batch.gaps:
+        self._count(intake, len(batch.gaps))
+        replies = intake.replies.build(self.ledger)
+        self.stats.acks_sent += len(replies)
+        return replies
+
+    def _count(self, intake: Intake, gaps: int) -> None:
+        stats, tally = self.stats, intake.tally
+        stats.batches += 1
+        stats.stored_messages += len(intake.batch.messages)
+        stats.stored_samples += tally.samples
+        stats.stored_records += tally.records
+        stats.rejected += tally.rejected
+        stats.duplicates += tally.duplicates
+        stats.malformed += tally.malformed
+        stats.refused_sessions += tally.refused_sessions
+        stats.sender_gaps += tally.sender_gaps
+        stats.gaps_recorded += gaps
+        for gap, reason in intake.batch.gaps:
             log.warning("gap recorded (%s): %s epoch %d seq %d..%d", reason, gap.stream,
                         gap.epoch, gap.first, gap.last)
-        if tick:
-            self._retention()
-        return self._replies(touched, hellos, refused)
+        if self.sessions is not None:
+            stats.sessions = self.sessions.snapshot()
 
-    def _control(self, peer: bytes, item: Control, cycle: Cycle,
-                 touched: dict[bytes, set[tuple[int, str]]], hellos: list[tuple[bytes, int]],
-                 refused: dict[bytes, list[str]]) -> None:
-        body = item.body
-        pub = body.get("pub")
-        if item.verb not in (reliable.HELLO, reliable.HB) or not isinstance(pub, str):
-            self.stats.malformed += 1
-            refused[peer].append(f"{item.verb.decode(errors='replace')} is not for the logger "
-                                 "or lacks a publisher name")
-            return
-        epoch = int(body["epoch"])
-        cycle.session(pub, epoch)
-        if item.verb == reliable.HELLO:
-            hellos.append((peer, epoch))
-        else:
-            for stream in cycle.heartbeat(pub, epoch, body["streams"]):
-                touched[peer].add((epoch, stream))
+    def _tick(self) -> None:
+        """Expire holes past their grace period (sessions no live sender holds); retention."""
+        assert self.ledger is not None and self.sessions is not None
+        cycle = self.ledger.begin()
+        cycle.expire(self.sessions.held)
+        if cycle.changed:
+            try:
+                batch = Batch(gaps=cycle.gaps, progress=cycle.progress())
+                for sink in self.sinks:
+                    sink.write_batch(batch)
+                for sink in self.sinks:
+                    sink.commit()
+            except Exception as exc:
+                self._abort()
+                self._failed(f"{self.where}: recording expired gaps failed: {describe(exc)}")
+                return
+            self.ledger.apply(cycle)
+            self.stats.gaps_recorded += len(cycle.gaps)
+            for gap, reason in cycle.gaps:
+                log.warning("gap recorded (%s): %s epoch %d seq %d..%d", reason, gap.stream,
+                            gap.epoch, gap.first, gap.last)
+        self.stats.sessions = self.sessions.snapshot()
+        self._retention()
 
-    def _cycle_failed(self, exc: Exception, items: list[Item]) -> list[Reply]:
+    def _abort(self) -> None:
         for sink in reversed(self.sinks):  # the store rolls back before files are cut back
             try:
                 sink.abort()
             except Exception as abort_exc:
                 log.warning("abort of %s: %s", type(sink).__name__, describe(abort_exc))
+
+    def _cycle_failed(self, exc: Exception, items: list[Item]) -> list[Reply]:
         if self.ledger is not None:
             self.ledger.reset_timers()
         why = (f"{self.where}: write failed, nothing of this batch is acknowledged "
@@ -299,25 +278,70 @@ class Writer:
         self._failed(why)
         return [(peer, reliable.error_frames(why)) for peer in _senders(items)]
 
-    def _replies(self, touched: dict[bytes, set[tuple[int, str]]],
-                 hellos: list[tuple[bytes, int]], refused: dict[bytes, list[str]]) -> list[Reply]:
-        assert self.ledger is not None
+    def _isolate(self, items: list[Item], keys: Mapping[bytes, str],
+                 first: Exception) -> list[Reply]:
+        """Write ``items`` again in parts; refuse what fails alone (see the module docstring)."""
+        self.stats.isolations += 1
+        log.warning("a write batch of %d items failed (%s): writing it again in parts",
+                    len(items), describe(first))
         replies: list[Reply] = []
-        for peer, keys in touched.items():
-            by_epoch: dict[int, list[str]] = defaultdict(list)
-            for epoch, stream in keys:
-                by_epoch[epoch].append(stream)
-            for epoch, streams in by_epoch.items():
-                acked = self.ledger.acked(epoch, streams)
-                if acked:
-                    replies.append((peer, reliable.ack_frames(epoch, acked)))
-        for peer, epoch in hellos:
-            replies.append((peer, reliable.ack_frames(epoch, self.ledger.acked(epoch))))
-        for peer, problems in refused.items():
-            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-            replies.append((peer, reliable.error_frames(f"refused: {problems[0]}{more}")))
-        self.stats.acks_sent += len(replies)
+        failed: list[tuple[list[Item], Exception]] = []
+        alone: list[tuple[list[Item], Exception]] = []
+        pending = deque(split(items))
+        attempts = 0
+        stored_any = False
+        while pending:
+            unit = pending.popleft()
+            if attempts >= MAX_ATTEMPTS:
+                failed.append((unit, first))
+                continue
+            attempts += 1
+            try:
+                replies.extend(self._attempt(unit, keys))
+                stored_any = True
+                continue
+            except Exception as err:
+                self._abort()
+                if is_store_failure(err):
+                    failed.append((unit, err))
+                    continue
+                parts = split(unit)
+                if len(parts) > 1:
+                    pending.extendleft(reversed(parts))  # depth first: the culprit soon alone
+                else:
+                    alone.append((unit, err))
+        refusals = Replies()
+        for unit, exc in alone:
+            found = [(peer, m) for peer, m in unit if isinstance(m, Message)]
+            if not found or not (stored_any or self._suspected(found[0][1])):
+                failed.append((unit, exc))
+                continue
+            for peer, msg in found:
+                self.stats.poisoned += 1
+                why = f"the store fails on this message alone: {describe(exc)}"
+                refusals.refuse(peer, msg.stream, msg.epoch, msg.seq, why)
+                log.error("refused %s epoch %d seq %d (parked at its sender): %s", msg.stream,
+                          msg.epoch, msg.seq, why)
+                self.stats.error(f"refused {msg.stream} epoch {msg.epoch} seq {msg.seq}: {why}")
+        assert self.ledger is not None
+        replies.extend(refusals.build(self.ledger))
+        if failed:
+            self.ledger.reset_timers()
+            why = (f"{self.where}: write failed, nothing of this batch is acknowledged "
+                   f"(it stays spooled at the sender): {describe(failed[0][1])}")
+            self._failed(why)
+            for peer in _senders([item for unit, _ in failed for item in unit]):
+                replies.append((peer, reliable.error_frames(why, ErrorCode.STORE)))
         return replies
+
+    def _suspected(self, msg: Message) -> bool:
+        """True when ``msg`` already failed alone before (then it is poison, not bad luck)."""
+        key = (msg.stream, msg.epoch, msg.seq)
+        seen = self._suspects.pop(key, 0) + 1
+        self._suspects[key] = seen
+        while len(self._suspects) > _MAX_SUSPECTS:
+            self._suspects.popitem(last=False)
+        return seen >= 2
 
     def _retention(self) -> None:
         rules = self.config.retention

@@ -58,6 +58,7 @@ def test_status_prints_the_latest_value_of_every_stream(tmp_path: Path) -> None:
         with Publisher(urls["publish"], name="tester") as pub:
             # The broker's cache subscribes to data/: wait for that, not for a fixed time.
             assert pub.wait_for_subscriber("data/fridge1/mxc")
+            assert pub.wait_for_subscriber("status/fridge1/ls372")  # each kind subscribes alone
             pub.publish(messages.scalar("fridge1", "mxc", 0.5, units="K"))
             pub.publish(messages.scalar("fridge1", "mxc", 0.0102, units="K"))
             pub.publish(messages.scalar("fridge1", "still_pressure", 2.1e-3, units="mbar"))

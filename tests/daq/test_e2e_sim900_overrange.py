@@ -38,7 +38,7 @@ class Mainframe:
             item["enabled"] = name == "sim900"
         sim["instruments"]["sim900"]["open_sensor"] = ["2"]  # the SIM921's sensor wire is open
         data["instruments"] = {"sim900": data["instruments"]["sim900"]}
-        data["limits"] = {k: v for k, v in data["limits"].items() if k.startswith("tes1/")}
+        data["limits"] = {k: v for k, v in data["limits"].items() if k in ("tes1/bias_voltage",)}
         data["interlocks"] = []
         path.write_text(yaml.safe_dump(data))
         self.sim_port = int(sim["instruments"]["sim900"]["port"])

@@ -213,3 +213,28 @@ def test_a_dead_part_is_restarted_or_ends_the_daemon_with_its_reason(
     finally:
         running.stop()
 
+
+
+def test_a_malformed_data_message_on_the_broker_leaves_status_working(fake_lab: FakeLab) -> None:
+    import subprocess
+    import sys
+
+    ctx = zmq.Context.instance()
+    pub = ctx.socket(zmq.PUB)
+    pub.setsockopt(zmq.LINGER, 1000)
+    pub.connect(fake_lab.config.bus.publish_url)
+    header = json.dumps({"v": 1, "seq": 0, "epoch": 1, "pub": "evil", "t": 0, "units": "",
+                         "q": 0, "meta": {}, "dtype": "<f8", "shape": [3]}).encode()
+    sub = fake_lab.subscriber("data/fridge1/t0")
+    try:
+        _wait(sub, lambda m: m.kind is Kind.DATA)  # the daemon publishes
+        for _ in range(20):  # the slow-joiner window: send a few
+            pub.send_multipart([b"data/evil/poison", header, bytes(24)])
+            time.sleep(0.05)
+    finally:
+        sub.close()
+        pub.close()
+    done = subprocess.run([sys.executable, "-m", "daq.cli", "status", str(fake_lab.path)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "data/fridge1/t0" in done.stdout and "poison" not in done.stdout

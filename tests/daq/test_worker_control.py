@@ -294,7 +294,7 @@ def test_a_dead_worker_is_restarted_and_reported(tmp_path: Any) -> None:
     worker = InstrumentWorker("fake1", CONFIG, sink, connection=FakeConnection(instrument))  # type: ignore[arg-type]
     daemon.workers["fake1"] = worker
     daemon.emit = sink  # type: ignore[method-assign]
-    worker.start()
+    daemon.start()  # control endpoint and outbound stage: the supervisor watches them too
     sink.wait_for(lambda m: m.kind is Kind.DATA)
 
     instrument.crash = True  # SystemExit is no Exception: it ends the worker thread
@@ -309,4 +309,4 @@ def test_a_dead_worker_is_restarted_and_reported(tmp_path: Any) -> None:
     finally:
         daemon.request_stop()
         supervisor.join(5)
-        worker.stop()
+        daemon.stop()

@@ -30,6 +30,8 @@ import yaml
 
 from daq.logger.config import LoggerConfig, logger_config_from_mapping
 from daq.logger.sink import Store
+from daq.logger.stats import LoggerStats
+from daq.logger.writer import Writer
 from daq.messages import Message
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -176,6 +178,15 @@ def open_store(logger_config: LoggerConfig) -> Iterator[Callable[..., Store]]:
             store.close()
 
 
+@pytest.fixture
+def writer(logger_config: LoggerConfig) -> Iterator[Writer]:
+    """A writer on the parametrised store, open; closed at the end."""
+    w = Writer(logger_config, LoggerStats())
+    w.open()
+    yield w
+    w.close()
+
+
 # ---- logger processes ---------------------------------------------------------------------------
 
 
@@ -184,7 +195,7 @@ def write_config(path: Path, **logger: Any) -> Path:
     section = {"endpoint": "tcp://127.0.0.1:0", "history_endpoint": "tcp://127.0.0.1:0",
                **logger}
     path.write_text(yaml.safe_dump({"lab": {"name": "test-lab"},
-                                    "bus": {"host": "127.0.0.1", "publish_port": 7100},
+                                    "bus": {"host": "127.0.0.1", "publish_port": _free_port()},
                                     "simulation": {"anything": [1, 2]},
                                     "logger": section}))
     return path

@@ -21,7 +21,7 @@ import numpy as np
 from daq import messages
 from daq.logger.history import HistoryClient
 from daq.logger.sqlite_store import DB_NAME
-from daq.reliable import ReliableSender
+from daq.reliable import ReliableSender, new_instance_id
 from tests.logger.conftest import ROOT, LoggerProcess, Stamper, read_line, write_config
 
 T0 = 1_700_000_000_000_000_000
@@ -137,8 +137,10 @@ def test_kill_9_of_the_sender_keeps_what_was_acked_and_records_the_gap(
         tmp_path: Path, logger_process: Factory) -> None:
     store = tmp_path / "store"
     logger = logger_process(write_config(tmp_path / "lab.yaml", directory=str(store)))
+    instance = new_instance_id()  # without a spool on disk: said on the command line
     peer = subprocess.Popen([sys.executable, "-m", "tests.logger.sender_peer", logger.endpoint,
-                             "--pub", "victim", "--window", "20"], cwd=ROOT,
+                             "--pub", "victim", "--window", "20", "--instance", instance],
+                            cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         epoch = int(read_line(peer, "epoch").split()[1])
@@ -154,9 +156,9 @@ def test_kill_9_of_the_sender_keeps_what_was_acked_and_records_the_gap(
     for line in peer.stdout.read().splitlines():  # acks printed before the kill
         if line.startswith("acked"):
             last_acked = int(line.split()[1])
-    # The daemon comes back under the same name: its old session is over.
+    # The daemon comes back under the same name, without a spool: its old session is over.
     stamp = Stamper("victim")
-    sender = ReliableSender(logger.endpoint, pub="victim", epoch=stamp.epoch)
+    sender = ReliableSender(logger.endpoint, pub="victim", epoch=stamp.epoch, instance=instance)
     sender.send(stamp(messages.scalar("peer", "y", 1.0)))
     assert sender.flush(10)
     sender.close()

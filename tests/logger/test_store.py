@@ -12,7 +12,7 @@ from daq import messages
 from daq.bus.gaps import Gap
 from daq.logger.config import RetentionRule
 from daq.logger.decimate import bucket_width
-from daq.logger.sink import Batch, Progress, RecordLocation, Store
+from daq.logger.sink import Batch, Progress, PublisherRecord, RecordLocation, Store
 from daq.logger.writer import run_retention
 from daq.messages import Kind
 from tests.logger.conftest import Stamper
@@ -85,6 +85,7 @@ def test_events_runs_gaps_and_progress(open_store: OpenStore) -> None:
     batch.gaps = [(Gap("data/f/a", 5, 81, 120), "superseded")]
     batch.progress = [Progress("data/f/a", 5, "d1", 120, 120, True),
                       Progress("data/f/b", 5, "d1", 9, 12, False)]
+    batch.publishers = [PublisherRecord("d1", "instance:abc", 5)]
     _store_batch(store, batch)
     stop = stamp(messages.event(Kind.RUN, "runs", "iv", run="R7", state="stop"))
     _store_batch(store, Batch(messages=[stop]))
@@ -100,8 +101,11 @@ def test_events_runs_gaps_and_progress(open_store: OpenStore) -> None:
                              "reason": "superseded"}]
     assert store.load_progress("data/f/b", 5) == Progress("data/f/b", 5, "d1", 9, 12, False)
     assert store.epoch_progress(5) == {"data/f/a": 120, "data/f/b": 9}
-    assert [p.stream for p in store.open_sessions("d1", 6)] == ["data/f/b"]
-    assert store.open_sessions("d1", 5) == [] and store.current_run() is None
+    assert store.load_publishers() == [PublisherRecord("d1", "instance:abc", 5)]
+    assert [p.stream for p in store.open_sessions("d1")] == ["data/f/b"]
+    assert store.open_sessions("d2") == [] and store.current_run() is None
+    assert store.gap_spans_above("data/f/a", 5, 100) == [(81, 120)]
+    assert store.gap_spans_above("data/f/a", 5, 120) == []
 
 
 def test_stored_seqs_beyond_the_contiguous_end_are_found(open_store: OpenStore) -> None:

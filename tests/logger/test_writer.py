@@ -4,84 +4,28 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import h5py
 import numpy as np
 import pytest
 
-from daq import messages, reliable
+from daq import messages
 from daq.logger.config import LoggerConfig
 from daq.logger.writer import LoggerStats, Writer
 from daq.messages import Message
-from daq.reliable import Control
 from tests.logger.conftest import Stamper
-
-PEER = b"peer-1"
-
-
-class FakeClock:
-    """A monotonic clock the test moves by hand (for grace periods)."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def writer(logger_config: LoggerConfig) -> Iterator[Writer]:
-    w = Writer(logger_config, LoggerStats())
-    w.open()
-    yield w
-    w.close()
-
-
-def reopen(w: Writer) -> Writer:
-    """The same store after a restart of the logger (state only from the store)."""
-    w.close()
-    fresh = Writer(w.config, LoggerStats())
-    fresh.open()
-    return fresh
-
-
-def hello(pub: str, epoch: int) -> Control:
-    return Control(reliable.HELLO, {"pub": pub, "epoch": epoch})
-
-
-def beat(pub: str, epoch: int, streams: dict[str, int]) -> Control:
-    return Control(reliable.HB, {"pub": pub, "epoch": epoch, "streams": streams})
-
-
-def run(w: Writer, *items: Message | Control, tick: bool = False) -> list[dict[str, Any]]:
-    """One cycle from PEER; the replies decoded as {verb, ...body}."""
-    replies = w.process([(PEER, item) for item in items], tick=tick)
-    out = []
-    for peer, frames in replies:
-        assert peer == PEER
-        parsed = reliable.parse(frames)
-        assert isinstance(parsed, Control)
-        out.append({"verb": parsed.verb.decode(), **parsed.body})
-    return out
-
-
-def acks(replies: list[dict[str, Any]]) -> dict[str, int]:
-    merged: dict[str, int] = {}
-    for r in replies:
-        if r["verb"] == "ACK":
-            merged.update(r["streams"])
-    return merged
-
-
-def values(w: Writer, stream: str) -> list[float]:
-    assert w.store is not None
-    return w.store.samples(stream, 0, 2**62)["value"].tolist()
-
-
-def scalars(stamp: Stamper, n: int, channel: str = "mxc") -> list[Message]:
-    return [stamp(messages.scalar("fridge1", channel, float(i), t=1_000 + i)) for i in range(n)]
+from tests.logger.cycles import (
+    acks,
+    beat,
+    fake_clock,
+    hello,
+    peer_of,
+    reopen,
+    run,
+    scalars,
+    values,
+)
 
 
 def test_acks_the_highest_contiguous_seq_and_stores_a_resend_once(writer: Writer) -> None:
@@ -150,19 +94,24 @@ def test_superseding_works_from_the_store_after_a_logger_restart(writer: Writer)
         writer.close()
 
 
-def test_an_unfilled_hole_becomes_a_gap_after_the_grace_period(writer: Writer) -> None:
-    clock = FakeClock()
-    assert writer.ledger is not None
-    writer.ledger.clock = clock
+def test_an_unfilled_hole_becomes_a_gap_after_the_grace_period_once_no_live_sender_holds_it(
+        writer: Writer) -> None:
+    clock = fake_clock(writer)
     stamp = Stamper("d1")
     msgs = scalars(stamp, 6)
     run(writer, *msgs[:2], msgs[4], msgs[5])
-    run(writer, tick=True)  # starts the hole's timer
-    clock.now += writer.config.gap_grace_s - 1
-    assert acks(run(writer, msgs[0], tick=True)) == {"data/fridge1/mxc": 1}
-    clock.now += 2
+    run(writer, tick=True)
+    clock.now += writer.config.gap_grace_s + 1
     run(writer, tick=True)
     assert writer.store is not None
+    assert writer.store.gaps() == []  # a live sender resends or reports every seq itself
+    clock.now += writer.config.takeover_after_s  # the sender has gone silent
+    run(writer, tick=True)  # starts the hole's timer
+    clock.now += writer.config.gap_grace_s - 1
+    run(writer, tick=True)
+    assert writer.store.gaps() == []
+    clock.now += 2
+    run(writer, tick=True)
     assert writer.store.gaps() == [{"stream": "data/fridge1/mxc", "epoch": stamp.epoch,
                                     "first": 2, "last": 3, "reason": "grace"}]
     assert acks(run(writer, msgs[5])) == {"data/fridge1/mxc": 5}
@@ -170,11 +119,10 @@ def test_an_unfilled_hole_becomes_a_gap_after_the_grace_period(writer: Writer) -
 
 def test_a_silent_sender_s_announced_tail_becomes_a_gap_after_the_grace_period(
         writer: Writer) -> None:
-    clock = FakeClock()
-    assert writer.ledger is not None
-    writer.ledger.clock = clock
+    clock = fake_clock(writer)
     stamp = Stamper("d1")
     run(writer, *scalars(stamp, 81), beat("d1", stamp.epoch, {"data/fridge1/mxc": 120}))
+    clock.now += writer.config.takeover_after_s
     run(writer, tick=True)
     clock.now += writer.config.gap_grace_s + 1
     run(writer, tick=True)
@@ -186,6 +134,7 @@ def test_a_silent_sender_s_announced_tail_becomes_a_gap_after_the_grace_period(
 def test_invalid_messages_are_refused_with_an_error_and_not_stored(writer: Writer) -> None:
     stamp = Stamper("d1")
     unstamped = messages.scalar("f", "a", 1.0)  # seq -1
+    unstamped.pub = stamp.pub
     bad_wave = stamp(messages.waveform("tes1", "sq", np.zeros(8, np.int16), dt=1e-6))
     bad_wave.meta["dt"] = "fast"
     wrong_payload = stamp(messages.scalar("f", "b", 1.0))
@@ -274,8 +223,10 @@ def test_error_reply_is_json_with_where_and_why(writer: Writer,
         raise OSError(30, "Read-only file system")
 
     assert writer.store is not None
+    stamp = Stamper()
+    run(writer, beat(stamp.pub, stamp.epoch, {}))  # the connection says who it is
     monkeypatch.setattr(writer.store, "write_batch", boom)
-    replies = writer.process([(PEER, Stamper()(messages.scalar("f", "a", 1.0)))])
+    replies = writer.process([(peer_of(stamp.pub), stamp(messages.scalar("f", "a", 1.0)))])
     body = json.loads(replies[0][1][2])
     assert "write failed" in body["why"] and "Read-only file system" in body["why"]
     assert writer.stats.write_errors == 1 and not writer.stats.store_ok
