@@ -22,6 +22,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import time
 from collections.abc import Iterator
 from types import TracebackType
 from typing import Any
@@ -33,6 +34,41 @@ from daq.config import LabConfig, load_config
 from daq.daemon.control import MAX_REQUEST_BYTES
 from daq.errors import BusError, ControlError
 from daq.messages import Message
+
+
+class LeaseHandle:
+    """A lease this client holds (from :meth:`Lab.lease`); a context manager that releases."""
+
+    def __init__(self, lab: Lab, token: str, holder: str, targets: frozenset[str],
+                 ttl_s: float) -> None:
+        self.lab = lab
+        self.token = token
+        self.holder = holder
+        self.targets = targets
+        self.ttl_s = ttl_s
+        self.renewed_at = time.monotonic()
+
+    def renew(self) -> None:
+        """Extend the lease by its ttl (raises ControlError when it has lapsed)."""
+        self.lab.request("renew", lease=self.token)
+        self.renewed_at = time.monotonic()
+
+    def renew_if_due(self) -> None:
+        """Renew when a third of the ttl has passed since the last renewal."""
+        if time.monotonic() - self.renewed_at > self.ttl_s / 3:
+            self.renew()
+
+    def release(self) -> None:
+        """Give the targets back (idempotent)."""
+        if self in self.lab._leases:
+            self.lab._leases.remove(self)
+            self.lab.request("release", lease=self.token)
+
+    def __enter__(self) -> LeaseHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
 
 
 class Lab:
@@ -75,6 +111,7 @@ class Lab:
                 server_key, public_key, secret_key = (
                     keys.server_public.decode(), keys.public.decode(), keys.secret.decode())
         self._keys = (server_key, public_key, secret_key)
+        self._leases: list[LeaseHandle] = []
         self._sock = self._open()
 
     def _open(self) -> zmq.Socket:
@@ -113,6 +150,8 @@ class Lab:
     def request(self, op: str, **fields: Any) -> dict[str, Any]:
         """Send one request and return the daemon's reply (raises on refusal)."""
         request_id = next(self._ids)
+        if "lease" not in fields and (token := self._lease_for(fields.get("target"))):
+            fields = {**fields, "lease": token}
         timeout_ms = int(self.timeout_s * 1000)
         what = f"{op} {fields.get('target', '')}".strip()
         if not self._sock.poll(timeout_ms, zmq.POLLOUT):
@@ -137,6 +176,22 @@ class Lab:
         if not reply.get("ok"):
             raise ControlError(reply.get("error", "refused"))
         return dict(reply)
+
+    def lease(self, targets: list[str], holder: str, ttl_s: float = 30.0) -> LeaseHandle:
+        """Hold ``targets`` exclusively: others' sets and calls on them are refused with
+        ``holder``'s name until :meth:`LeaseHandle.release` or expiry; this client's own
+        requests carry the lease. Renew it (:meth:`LeaseHandle.renew_if_due`) while working.
+        """
+        reply = self.request("lease", targets=list(targets), holder=holder, ttl_s=ttl_s)
+        handle = LeaseHandle(self, str(reply["lease"]), holder, frozenset(targets), ttl_s)
+        self._leases.append(handle)
+        return handle
+
+    def _lease_for(self, target: object) -> str | None:
+        for handle in self._leases:
+            if target in handle.targets:
+                return handle.token
+        return None
 
     def ping(self) -> str:
         """The daemon's name; proves the control endpoint answers."""

@@ -4,7 +4,10 @@ Protocol: a client (DEALER, :class:`daq.client.Lab`) sends one JSON frame
 ``{"id": 7, "op": "set", "target": "fridge1/mxc_setpoint", "value": 0.05,
 "client": "alice"}`` (``args`` for ``call``) and gets one JSON frame back
 ``{"id": 7, "ok": true, "value": 0.05}`` or ``{"id": 7, "ok": false, "error":
-"..."}``. ``op`` is ``ping``, ``list``, ``get``, ``set`` or ``call``.
+"..."}``. ``op`` is ``ping``, ``list``, ``get``, ``set`` or ``call``, or one of
+the lease operations (:mod:`daq.daemon.leases`): ``lease`` ``{holder, targets,
+ttl_s}`` answers ``{lease: token}``; ``renew`` and ``release`` take ``{lease}``;
+a ``set``/``call`` on a leased target must carry the ``lease`` token.
 
 Order of checks, all before the request reaches the instrument: the frame
 is JSON with a known op; the target exists; the client's role allows the op
@@ -37,6 +40,7 @@ import zmq
 from daq import messages
 from daq.daemon.audit import fit_audit
 from daq.daemon.config import ControlEndpointConfig
+from daq.daemon.leases import LeaseTable
 from daq.daemon.safety import Limits
 from daq.daemon.worker import Busy, InstrumentWorker, Request, TargetKind
 from daq.errors import BusError, NotPermitted
@@ -48,7 +52,8 @@ log = logging.getLogger(__name__)
 
 READ_ONLY_OPS = frozenset({"ping", "list", "get"})
 MAX_LIST_WAITERS = 256
-ALL_OPS = READ_ONLY_OPS | {"set", "call"}
+LEASE_OPS = frozenset({"lease", "renew", "release"})
+ALL_OPS = READ_ONLY_OPS | {"set", "call"} | LEASE_OPS
 MAX_REQUEST_BYTES = 64 * 1024
 LIST_TIMEOUT_S = 3.0
 
@@ -100,6 +105,7 @@ class ControlServer:
         self._described: queue.Queue[tuple[int, str, dict[str, Any]]] = queue.Queue()
         self._round_ids = itertools.count(1)
         self.internal_errors = 0
+        self.leases = LeaseTable()
         self._stop = threading.Event()
         self._ready = threading.Event()
         self._error: BaseException | None = None
@@ -235,6 +241,9 @@ class ControlServer:
         if op == "list":
             self._join_round(identity, request, who)
             return
+        if op in LEASE_OPS:
+            self._lease_op(identity, request, who)
+            return
         target = request.get("target")
         worker = self._owner(target) if isinstance(target, str) else None
         if worker is None or not isinstance(target, str):
@@ -247,6 +256,13 @@ class ControlServer:
             self._refuse(identity, request, who,
                          f"{target} is {'an action: use call' if kind == 'action' else 'a control: use get or set'}")
             return
+        token = request.get("lease")
+        try:  # a target a run holds is read-only to everyone else
+            self.leases.check(target, token if isinstance(token, str) else None)
+        except NotPermitted as exc:
+            if op != "get":
+                self._refuse(identity, request, who, str(exc))
+                return
         if op == "set":
             if "value" not in request:
                 self._refuse(identity, request, who, f"set {target}: no value given")
@@ -267,6 +283,44 @@ class ControlServer:
                                                                     result)))
         except Busy as exc:
             self._refuse(identity, request, who, str(exc))
+
+    def _lease_op(self, identity: bytes, request: dict[str, Any], who: dict[str, str]) -> None:
+        """``lease`` {holder, targets, ttl_s} -> {lease: token}; ``renew``/``release`` {lease}."""
+        op = request["op"]
+        try:
+            if op == "lease":
+                targets = request.get("targets")
+                holder = request.get("holder")
+                ttl = request.get("ttl_s", 30.0)
+                if (not isinstance(targets, list) or not all(isinstance(t, str) for t in targets)
+                        or not isinstance(holder, str)
+                        or not isinstance(ttl, int | float) or isinstance(ttl, bool)):
+                    raise NotPermitted("lease needs holder (text), targets (a list of names) "
+                                       "and ttl_s (seconds)")
+                unknown = [t for t in targets if self._owner(t) is None]
+                if unknown:
+                    raise NotPermitted(f"cannot lease unknown target(s) {', '.join(unknown)}")
+                lease = self.leases.grant(holder, targets, float(ttl))
+                result: dict[str, Any] = {"ok": True, "lease": lease.token,
+                                          "value": lease.describe(self.leases.clock())}
+            else:
+                token = request.get("lease")
+                if not isinstance(token, str):
+                    raise NotPermitted(f"{op} needs the lease token")
+                if op == "renew":
+                    lease = self.leases.renew(token)
+                    result = {"ok": True, "value": lease.describe(self.leases.clock())}
+                else:
+                    released = self.leases.release(token)
+                    result = {"ok": True, "value": None if released is None else
+                              released.describe(self.leases.clock())}
+        except NotPermitted as exc:
+            self._refuse(identity, request, who, str(exc))
+            return
+        # The audit names who holds what; the token itself stays with its holder.
+        audited = {k: v for k, v in request.items() if k != "lease"}
+        audited["value"] = result["value"]
+        self._finish(identity, request, who, result, audited=audited)
 
     def submit_internal(self, op: str, target: str, value: Any, reason: str,
                         done: Callable[[dict[str, Any]], None] | None = None) -> None:
@@ -336,8 +390,10 @@ class ControlServer:
                                for t in worker.targets.values())
         for item in targets:
             item["limits"] = self.limits.describe(item["target"])
+        leases = self.leases.active()
         for identity, request, who in current.waiting:
-            self._finish(identity, request, who, {"ok": True, "targets": targets})
+            self._finish(identity, request, who, {"ok": True, "targets": targets,
+                                                  "leases": leases})
 
     def _refuse(self, identity: bytes, request: dict[str, Any], who: dict[str, str],
                 error: str) -> None:
@@ -345,11 +401,13 @@ class ControlServer:
         self._finish(identity, request, who, {"ok": False, "error": error})
 
     def _finish(self, identity: bytes, request: dict[str, Any], who: dict[str, str],
-                result: dict[str, Any]) -> None:
+                result: dict[str, Any], *, audited: dict[str, Any] | None = None) -> None:
+        """Queue the reply and audit the request (``audited``: the request as the audit
+        trail shows it, when it differs, e.g. without a lease's secret token)."""
         reply = {"id": request.get("id"), **result}
         self._replies.put((identity, reply))
         if request.get("op") != "ping":
-            self._audit(request, who, result)
+            self._audit(audited if audited is not None else request, who, result)
 
     def _audit(self, request: dict[str, Any], who: dict[str, str], result: dict[str, Any],
                reason: str = "") -> None:
