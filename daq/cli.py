@@ -109,9 +109,11 @@ def _build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="run a benchmark against a same-run baseline",
                        description="Benchmarks print figures and ratios against a baseline "
                                    "measured in the same run.")
-    p.add_argument("target", choices=["bus", "logger"], help="what to measure")
+    p.add_argument("target", choices=["bus", "logger", "dastard"], help="what to measure")
     p.add_argument("--scale", type=float, default=1.0,
                    help="multiply message counts (e.g. 0.1 for a quick look)")
+    p.add_argument("rest", nargs=argparse.REMAINDER,
+                   help="dastard: --seconds --channels --rate --samples")
 
     for name, what in NOT_YET.items():
         p = sub.add_parser(name, help=f"{what} (not built yet)",
@@ -233,6 +235,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from daq.bench import logger as bench_logger
 
         return bench_logger.main(args.scale)
+    if args.target == "dastard":
+        from daq.bench import dastard as bench_dastard
+
+        return bench_dastard.main(args.rest)
     from daq.bench import bus as bench_bus
 
     return bench_bus.main(args.scale)

@@ -17,6 +17,7 @@ A config file has these top-level sections (unknown keys are errors)::
     instruments: {...}               # daq.daemon.config.InstrumentConfig per instrument
     limits: {...}                    # per control target
     interlocks: [...]
+    dastard: {...}                   # daq.dastard.config: a DASTARD server the daemon bridges
     daemons:                         # a facility: several daemons in one file, each with its
       fridge1:                       #   own daemon, instruments, limits and interlocks
         daemon: {...}                #   (instead of the four sections above); a service
@@ -40,6 +41,7 @@ from typing import Any, Literal
 from daq.config_schema import from_mapping, read_yaml
 from daq.daemon.config import DaemonSettings, InstrumentConfig, InterlockConfig, LimitConfig
 from daq.dashboard_config import DashboardConfig
+from daq.dastard.config import DastardConfig
 from daq.errors import ConfigError
 from daq.logger.config import LoggerConfig
 from daq.security import (
@@ -121,6 +123,7 @@ class DaemonSection:
     instruments: dict[str, InstrumentConfig] = field(default_factory=dict)
     limits: dict[str, LimitConfig] = field(default_factory=dict)
     interlocks: list[InterlockConfig] = field(default_factory=list)
+    dastard: DastardConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -134,6 +137,7 @@ class LabConfig:
     instruments: dict[str, InstrumentConfig] = field(default_factory=dict)
     limits: dict[str, LimitConfig] = field(default_factory=dict)
     interlocks: list[InterlockConfig] = field(default_factory=list)
+    dastard: DastardConfig | None = None
     logger: LoggerConfig | None = None
     identity: IdentityConfig | None = None
     daemons: dict[str, DaemonSection] = field(default_factory=dict)
@@ -171,7 +175,7 @@ class LabConfig:
         section = self.daemons[name]
         view = dataclasses.replace(self, daemon=section.daemon, instruments=section.instruments,
                                    limits=section.limits, interlocks=section.interlocks,
-                                   daemons={})
+                                   dastard=section.dastard, daemons={})
         object.__setattr__(view, "source", self.source)
         return view
 

@@ -98,7 +98,7 @@ def plan(config_path: Path, headless: bool) -> list[Child]:
     if config.daemons:  # a facility: one daemon per section (one per fridge's PC in a lab)
         children.extend(Child("daemon", [*cli, "daemon", str(config_path), "--daemon", name])
                         for name in config.daemons)
-    elif config.instruments:
+    elif config.instruments or config.dastard is not None:
         children.append(Child("daemon", [*cli, "daemon", str(config_path)]))
     if not headless:
         from daq.cli import NOT_YET

@@ -24,6 +24,7 @@ from daq.daemon.enforce import TripEnforcer
 from daq.daemon.outbound import OutboundStage
 from daq.daemon.safety import Interlocks, Limits, Trip
 from daq.daemon.worker import InstrumentWorker, warm_up_visa
+from daq.dastard.bridge import DastardBridge
 from daq.messages import InstrumentState, Message
 from daq.supervisor import RunMarker, Supervisor
 
@@ -72,6 +73,7 @@ class Daemon:
             self.emit, daemon_name=settings.name)
         self._stop = threading.Event()
         self.supervisor = Supervisor(f"daemon {self.name}")
+        self.dastard: DastardBridge | None = None
         self.run_marker = RunMarker(settings.state_path / "daemon.run")
 
     def emit(self, msg: Message) -> None:
@@ -84,6 +86,9 @@ class Daemon:
         if last_stop.startswith("not clean"):
             log.warning("the previous run %s", last_stop.removeprefix("not clean: "))
         self.outbound.start()
+        if self.config.dastard is not None:
+            self.dastard = DastardBridge(self.config.dastard, self.emit)
+            self.dastard.start()
         for worker in self.workers.values():
             worker.start()
         endpoint = self.control.start()
@@ -108,6 +113,9 @@ class Daemon:
         self.supervisor.watch("control", lambda: self.control.alive,
                               error=lambda: self.control.last_error)
         self.supervisor.watch("outbound", lambda: self.outbound.alive)
+        if self.dastard is not None:
+            self.supervisor.watch("dastard bridge", lambda: self.dastard is not None
+                                  and self.dastard.alive, restart=self._restart_dastard)
         next_status = 0.0
         while not self._stop.wait(period_s):
             self.supervisor.check()
@@ -115,6 +123,12 @@ class Daemon:
             if time.monotonic() >= next_status:
                 next_status = time.monotonic() + self.config.daemon.status_period_s
                 self._publish_status()
+
+    def _restart_dastard(self) -> None:
+        assert self.config.dastard is not None and self.dastard is not None
+        self.dastard.stop()
+        self.dastard = DastardBridge(self.config.dastard, self.emit)
+        self.dastard.start()
 
     def _restart_worker(self, worker: InstrumentWorker) -> None:
         worker.restarts += 1
@@ -154,6 +168,8 @@ class Daemon:
         self.control.stop()
         for worker in self.workers.values():
             worker.stop()
+        if self.dastard is not None:
+            self.dastard.stop()
         if failure:
             self.emit(messages.status(self.name, "daemon", InstrumentState.ERROR,
                                       f"stopping after a failure: {failure}"))
