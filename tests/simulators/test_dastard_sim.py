@@ -153,6 +153,10 @@ def status_messages(base: int, wanted: int, timeout_s: float = 15.0) -> list[obj
     rpc = RpcClient("127.0.0.1", base)
     got: list[object] = []
     try:
+        # The first message proves the subscription reached the publisher (a PUB drops
+        # everything sent before); only then is asking for the full status meaningful.
+        tag, body = sock.recv_multipart()
+        got.append(parse_status(tag, body))
         rpc.call("SourceControl.SendAllStatus", "dummy")
         while sum(isinstance(u, TriggerRate) for u in got) < wanted:
             tag, body = sock.recv_multipart()
