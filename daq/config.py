@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from daq.config_schema import from_mapping, read_yaml
+from daq.config_schema import anchor, from_mapping, read_yaml
 from daq.daemon.config import DaemonSettings, InstrumentConfig, InterlockConfig, LimitConfig
 from daq.dashboard_config import DashboardConfig
 from daq.dastard.config import DastardConfig
@@ -202,18 +202,3 @@ def load_config(path: str | Path | None = None) -> LabConfig:
     # Relative paths in the file (storage, daemon state, key files) are relative to the file.
     anchor(config, str(path.resolve().parent))
     return config
-
-
-def anchor(obj: Any, base_dir: str) -> None:
-    """Set ``base_dir`` on every section of ``obj`` that resolves relative paths."""
-    if not dataclasses.is_dataclass(obj) or isinstance(obj, type):
-        return
-    for item in dataclasses.fields(obj):
-        value = getattr(obj, item.name)
-        if item.name == "base_dir" and not item.init:
-            object.__setattr__(obj, "base_dir", base_dir)
-        elif dataclasses.is_dataclass(value):
-            anchor(value, base_dir)
-        elif isinstance(value, dict):
-            for entry in value.values():
-                anchor(entry, base_dir)

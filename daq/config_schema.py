@@ -190,3 +190,18 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"expected a mapping at the top, got {type(data).__name__}",
                           file=str(path))
     return data
+
+
+def anchor(obj: Any, base_dir: str) -> None:
+    """Set ``base_dir`` on every section of ``obj`` that resolves relative paths."""
+    if not dataclasses.is_dataclass(obj) or isinstance(obj, type):
+        return
+    for item in dataclasses.fields(obj):
+        value = getattr(obj, item.name)
+        if item.name == "base_dir" and not item.init:
+            object.__setattr__(obj, "base_dir", base_dir)
+        elif dataclasses.is_dataclass(value):
+            anchor(value, base_dir)
+        elif isinstance(value, dict):
+            for entry in value.values():
+                anchor(entry, base_dir)

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from daq.config_schema import from_mapping, read_yaml
+from daq.config_schema import anchor, from_mapping, read_yaml
 from daq.security import CurveServerConfig, require_curve_off_loopback
 
 SinkName = Literal["sqlite", "postgresql", "hdf5"]
@@ -155,7 +155,7 @@ class LoggerConfig:
 def logger_config_from_mapping(section: Any, *, file: str = "", base_dir: str = "") -> LoggerConfig:
     """Build a :class:`LoggerConfig` from the ``logger:`` mapping (None means all defaults)."""
     config = from_mapping(LoggerConfig, section or {}, file=file, path="logger")
-    object.__setattr__(config, "base_dir", base_dir)  # frozen: set once, here
+    anchor(config, base_dir)  # relative paths (storage, key files) are the file's
     return config
 
 
