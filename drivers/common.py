@@ -267,37 +267,46 @@ class Connection:
         return self.instrument is not None
 
     def connect(self) -> Any:
-        """Open the resource, build the driver and ask its identity; returns the driver.
-
-        A driver with an ``identify()`` method (an identity query such as
-        ``*IDN?``) is asked once here, so "connected" means the instrument
-        answered, not merely that a socket opened; the answer is kept in
-        :attr:`identity`.
+        """Open the resource and build the driver; returns the driver instance.
 
         Raises:
-            InstrumentConnectionError: the resource cannot be opened or the
-                instrument does not answer its identity query.
+            InstrumentConnectionError: the resource cannot be opened.
         """
         if self.instrument is None:
             name = getattr(self.driver, "__name__", str(self.driver))
             try:
-                instrument = self.driver(self.resource, **self.options)
+                self.instrument = self.driver(self.resource, **self.options)
             except Exception as exc:
                 raise classify_fault(exc, instrument=name, command=f"open {self.resource}",
                                      setting=True) from exc
-            identify = getattr(instrument, "identify", None)
-            if callable(identify):
-                try:
-                    self.identity = str(identify())
-                except Exception as exc:
-                    self.instrument = instrument
-                    self.close()
-                    fault = classify_fault(exc, instrument=name, command="identify")
-                    raise InstrumentConnectionError(
-                        f"no answer to the identity query: {fault}", instrument=name,
-                        command="identify") from exc
-            self.instrument = instrument
         return self.instrument
+
+    def identify(self) -> str:
+        """Ask the connected instrument who it is, so "connected" means it answered.
+
+        Uses the driver's ``identify()`` when it has one, else a SCPI ``id``
+        property (``*IDN?``); an instrument that can answer neither (a
+        write-only one such as the PFL-102) is taken as it is. The answer is
+        kept in :attr:`identity`.
+
+        Raises:
+            InstrumentConnectionError: no answer (a hung or absent instrument).
+        """
+        instrument = self.instrument
+        if instrument is None:
+            raise InstrumentConnectionError("not connected", command="identify")
+        name = getattr(self.driver, "__name__", str(self.driver))
+        identify = getattr(instrument, "identify", None)
+        scpi = isinstance(getattr(type(instrument), "id", None), property)
+        if not callable(identify) and not scpi:
+            return self.identity
+        try:
+            self.identity = str(identify() if callable(identify) else instrument.id)
+        except Exception as exc:
+            fault = classify_fault(exc, instrument=name, command="identify")
+            raise InstrumentConnectionError(f"no answer to the identity query: {fault}",
+                                            instrument=name, command="identify") from exc
+        return self.identity
 
     def close(self) -> None:
         """Close the resource; safe to call when already closed or half-broken."""

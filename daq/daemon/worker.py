@@ -312,6 +312,8 @@ class InstrumentWorker:
             instrument = self._connection.connect()
             for method in self.config.on_connect:
                 getattr(instrument, method)()
+            # After on_connect: a gauge controller that streams at power-up is stopped first.
+            self._connection.identify()
             self._apply_setup(instrument)
             self._learn(instrument)
         except Exception as exc:  # any failure to connect is reported and retried

@@ -183,6 +183,15 @@ class BlueforsLogReader:
         self._first_scan: float | None = None
         self._polled_at: float | None = None
 
+    def identify(self) -> str:
+        """The daemon's connect check: the log directory exists and can be listed.
+
+        Raises:
+            OSError: it does not (a missing mount, a wrong path).
+        """
+        entries = sum(1 for _ in self.root.iterdir())  # raises for a missing directory
+        return f"Bluefors log directory {self.root} ({entries} entries)"
+
     # ---- state -----------------------------------------------------------------------------
 
     def _load_state(self) -> None:

@@ -170,6 +170,10 @@ class LakeShoreInstrument(Instrument):
         cast=str,
     )
 
+    def identify(self) -> str:
+        """The identity as one line (``LSCI,MODEL372,...``): the daemon's connect check."""
+        return ",".join(str(part) for part in self.identity)
+
 
 def check_field(value: Any, validator: Any, values: Any, *, field: str, unit: str = "") -> Any:
     """Validate one field of a structured setting, naming the field in the refusal.

@@ -214,6 +214,10 @@ class TPG366(Instrument):
         get_process_list=lambda r: [str(f).strip() for f in r],
     )
 
+    def identify(self) -> str:
+        """The unit's identity (``AYT``): the daemon's connect check."""
+        return ",".join(self.identity)
+
     def __init__(
         self,
         adapter: Any,

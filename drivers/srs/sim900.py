@@ -220,6 +220,10 @@ class SIM900(Instrument):
         maxsplit=0,
     )
 
+    def identify(self) -> str:
+        """The mainframe's identity (``*IDN?``): the daemon's connect check."""
+        return str(self.identity)
+
     # ---- modules ---------------------------------------------------------------------------
 
     def _check_port(self, port: int) -> int:

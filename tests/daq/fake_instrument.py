@@ -37,5 +37,8 @@ class FakeConnection:
         self.instrument = self.instrument_obj
         return self.instrument
 
+    def identify(self) -> str:
+        return str(self.instrument_obj.identify())
+
     def close(self) -> None:
         self.instrument = None

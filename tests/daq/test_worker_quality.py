@@ -186,3 +186,22 @@ def test_setup_values_are_set_and_read_back_before_polling(instrument: FakeInstr
         assert "cannot set" in status.meta["message"] and status.meta["state"] == "reconnecting"
     finally:
         worker.stop()
+
+
+def test_connected_means_the_instrument_answered_its_identity_query(
+        instrument: FakeInstrument) -> None:
+    from drivers.fake import Fault
+
+    instrument.fault = Fault.IO  # the socket opens, the instrument never answers
+    worker, connection, sink = _start(instrument)
+    try:
+        status = sink.wait_for(lambda m: m.kind is Kind.STATUS and "identity" in
+                               m.meta["message"])
+        assert status.meta["state"] == "reconnecting"
+        assert "no answer to the identity query" in status.meta["message"]
+        assert worker.state.value != "connected"
+        instrument.fault = Fault.NONE
+        sink.wait_for(lambda m: m.kind is Kind.STATUS and m.meta["state"] == "connected")
+        sink.wait_for(lambda m: m.kind is Kind.DATA)
+    finally:
+        worker.stop()
