@@ -10,18 +10,20 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from drivers.common import Connection
 from drivers.errors import InstrumentConnectionError
 from drivers.fake import FakeInstrument
 
 __all__ = ["FakeConnection", "FakeInstrument"]
 
 
-class FakeConnection:
-    """A Connection whose connect() can be made to fail, counting attempts."""
+class FakeConnection(Connection):
+    """A Connection to a given instrument object whose connect() can be made to fail,
+    counting attempts (identify() is the real one)."""
 
     def __init__(self, instrument: FakeInstrument) -> None:
+        super().__init__(FakeInstrument, "FAKE::1")
         self.instrument_obj = instrument
-        self.instrument: Any = None
         self.refuse = False
         self.attempts = 0
         self.lock = threading.Lock()
@@ -36,9 +38,6 @@ class FakeConnection:
             raise InstrumentConnectionError("connection refused", instrument="fake")
         self.instrument = self.instrument_obj
         return self.instrument
-
-    def identify(self) -> str:
-        return str(self.instrument_obj.identify())
 
     def close(self) -> None:
         self.instrument = None
