@@ -2,7 +2,9 @@
 
 A config file has these top-level sections (unknown keys are errors)::
 
-    lab: {name: fridge-lab}          # shown in logs and dashboards
+    lab: {name: fridge-lab}          # shown in logs and dashboards; data_dir: where the
+                                     # archive and state go (daq.paths: the user's data
+                                     # directory by default)
     bus:                             # BusConfig: where the broker listens
       host: 127.0.0.1
       publish_port: 7100             # publishers connect here (broker XSUB)
@@ -44,6 +46,7 @@ from daq.dashboard_config import DashboardConfig
 from daq.dastard.config import DastardConfig
 from daq.errors import ConfigError
 from daq.logger.config import LoggerConfig
+from daq.paths import data_root
 from daq.security import (
     ClientKeys,
     CurveServerConfig,
@@ -61,6 +64,7 @@ class LabInfo:
     """Who this lab is, for logs and window titles."""
 
     name: str = "qupdaq-lab"
+    data_dir: str | None = None  # default: the user's data directory (daq.paths)
 
 
 @dataclass(frozen=True)
@@ -199,6 +203,8 @@ def load_config(path: str | Path | None = None) -> LabConfig:
     path = Path(path) if path is not None else DEFAULT_CONFIG
     config = from_mapping(LabConfig, read_yaml(path), file=str(path))
     object.__setattr__(config, "source", str(path))  # frozen: set once, here
-    # Relative paths in the file (storage, daemon state, key files) are relative to the file.
-    anchor(config, str(path.resolve().parent))
+    # Relative paths in the file (storage, daemon state, key files) are relative to the file;
+    # what no section names goes under the lab's data directory.
+    base_dir = str(path.resolve().parent)
+    anchor(config, base_dir, str(data_root(config.lab.data_dir, config.lab.name, base_dir)))
     return config

@@ -192,16 +192,19 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def anchor(obj: Any, base_dir: str) -> None:
-    """Set ``base_dir`` on every section of ``obj`` that resolves relative paths."""
+def anchor(obj: Any, base_dir: str, data_root: str = "") -> None:
+    """Set ``base_dir`` (the config file's directory) and ``data_root`` (the lab's data
+    directory, :mod:`daq.paths`) on every section of ``obj`` that has those non-YAML fields."""
     if not dataclasses.is_dataclass(obj) or isinstance(obj, type):
         return
     for item in dataclasses.fields(obj):
         value = getattr(obj, item.name)
         if item.name == "base_dir" and not item.init:
             object.__setattr__(obj, "base_dir", base_dir)
+        elif item.name == "data_root" and not item.init:
+            object.__setattr__(obj, "data_root", data_root)
         elif dataclasses.is_dataclass(value):
-            anchor(value, base_dir)
+            anchor(value, base_dir, data_root)
         elif isinstance(value, dict):
             for entry in value.values():
-                anchor(entry, base_dir)
+                anchor(entry, base_dir, data_root)

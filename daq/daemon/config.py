@@ -7,9 +7,10 @@
       logger_url: tcp://127.0.0.1:7120 # reliable path; omit to run without a logger
       status_period_s: 2.0             # how often every instrument's status is republished
       stale_after_periods: 3           # a channel without a fresh value for this many periods
-      state_dir: state                 # what must survive a restart (a driver's shadow of an
-                                       # instrument, a log reader's cursors); relative to the
-                                       # config file
+      state_dir: state                 # what must survive a restart (the spool, a driver's
+                                       # shadow of an instrument, a log reader's cursors);
+                                       # relative to the config file; default: <lab data
+                                       # directory>/state (daq.paths)
       control:
         bind: tcp://127.0.0.1:7110     # loopback unless said otherwise
         default_role: operator         # role of clients on a plain (non-CURVE) endpoint
@@ -103,9 +104,11 @@ class DaemonSettings:
     status_period_s: float = 2.0
     stale_after_periods: float = 3.0
     control: ControlEndpointConfig = field(default_factory=ControlEndpointConfig)
-    state_dir: str = "state"
+    state_dir: str | None = None
     # The config file's directory (a relative ``state_dir`` is taken from it); not a YAML key.
     base_dir: str = field(default="", init=False, compare=False)
+    # The lab's data directory (daq.paths): state goes to <data_root>/state by default.
+    data_root: str = field(default="", init=False, compare=False)
 
     @property
     def state_path(self) -> Path:
@@ -114,6 +117,9 @@ class DaemonSettings:
         A driver whose class sets ``KEEPS_STATE = True`` gets
         ``state_file=<state_path>/<instrument>.json`` unless its options name one.
         """
+        if self.state_dir is None:
+            root = Path(self.data_root) if self.data_root else Path("state").resolve().parent
+            return root / "state" / self.name
         path = Path(self.state_dir).expanduser()
         if not path.is_absolute() and self.base_dir:
             path = Path(self.base_dir) / path

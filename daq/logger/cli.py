@@ -52,7 +52,10 @@ def _logger_parser() -> argparse.ArgumentParser:
 
 def logger_main(argv: Sequence[str] | None = None) -> int:
     """Run the logger until SIGINT/SIGTERM; return the exit code."""
-    from daq.logger.config import load_logger_config, logger_config_from_mapping
+    import dataclasses
+
+    from daq.config_schema import anchor
+    from daq.logger.config import load_logger_config
     from daq.logger.service import LoggerService
 
     args = _logger_parser().parse_args(argv)
@@ -64,13 +67,12 @@ def logger_main(argv: Sequence[str] | None = None) -> int:
             ("endpoint", args.endpoint), ("history_endpoint", args.history_endpoint),
             ("directory", args.directory)) if value is not None}
         if overrides:
-            section = {f: getattr(config, f) for f in config.__dataclass_fields__
-                       if f != "base_dir"}
-            section["retention"] = [r.__dict__ for r in config.retention]
-            section["sinks"] = list(config.sinks)
-            config = logger_config_from_mapping({**section, **overrides},
-                                                file=str(args.config),
-                                                base_dir=config.base_dir)
+            try:
+                overridden = dataclasses.replace(config, **overrides)
+            except ValueError as exc:
+                raise ConfigError(str(exc), file=str(args.config), key_path="logger") from None
+            anchor(overridden, config.base_dir, config.data_root)
+            config = overridden
         publish_url, keys = _bus_target(args.config)
         service = LoggerService(config, publish_url=args.publish_url or publish_url,
                                 publish_keys=keys)

@@ -6,7 +6,8 @@
       name: ""                          # this logger's name in the file index (default: host name)
       endpoint: tcp://127.0.0.1:7120    # reliable path (ROUTER); port 0 picks a free port
       history_endpoint: tcp://127.0.0.1:7121   # history queries (ROUTER, JSON requests)
-      directory: data                   # storage directory; relative to the config file
+      directory: data                   # storage directory, relative to the config file;
+                                        # default: the lab's data directory (daq.paths)
       sinks: [sqlite, hdf5]             # exactly one of sqlite/postgresql, plus hdf5 for records
       postgresql_dsn: ""                # libpq DSN, required with the postgresql sink
       sqlite_synchronous: FULL          # FULL: an acknowledged batch survives a power cut
@@ -43,6 +44,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from daq.config_schema import anchor, from_mapping, read_yaml
+from daq.paths import data_root_of
 from daq.security import CurveServerConfig, require_curve_off_loopback
 
 SinkName = Literal["sqlite", "postgresql", "hdf5"]
@@ -83,7 +85,7 @@ class LoggerConfig:
     name: str = ""
     endpoint: str = "tcp://127.0.0.1:7120"
     history_endpoint: str = "tcp://127.0.0.1:7121"
-    directory: str = "data"
+    directory: str | None = None
     sinks: tuple[SinkName, ...] = ("sqlite", "hdf5")
     postgresql_dsn: str = ""
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
@@ -101,6 +103,8 @@ class LoggerConfig:
     curve: CurveServerConfig | None = None
     # The config file's directory (relative ``directory`` is taken from it); not a YAML key.
     base_dir: str = field(default="", init=False, compare=False)
+    # The lab's data directory (daq.paths): the storage directory when none is named.
+    data_root: str = field(default="", init=False, compare=False)
 
     def __post_init__(self) -> None:
         stores = [s for s in self.sinks if s in ("sqlite", "postgresql")]
@@ -145,17 +149,21 @@ class LoggerConfig:
 
     @property
     def storage_dir(self) -> Path:
-        """The storage directory, relative paths taken from the config file's directory."""
+        """The storage directory: ``directory`` (relative to the config file) or the lab's
+        data directory."""
+        if self.directory is None:
+            return Path(self.data_root) if self.data_root else Path("data").resolve()
         path = Path(self.directory).expanduser()
         if not path.is_absolute() and self.base_dir:
             path = Path(self.base_dir) / path
         return path
 
 
-def logger_config_from_mapping(section: Any, *, file: str = "", base_dir: str = "") -> LoggerConfig:
+def logger_config_from_mapping(section: Any, *, file: str = "", base_dir: str = "",
+                               data_root: str = "") -> LoggerConfig:
     """Build a :class:`LoggerConfig` from the ``logger:`` mapping (None means all defaults)."""
     config = from_mapping(LoggerConfig, section or {}, file=file, path="logger")
-    anchor(config, base_dir)  # relative paths (storage, key files) are the file's
+    anchor(config, base_dir, data_root)  # relative paths (storage, key files) are the file's
     return config
 
 
@@ -163,5 +171,6 @@ def load_logger_config(path: str | Path) -> LoggerConfig:
     """Read the ``logger:`` section of a lab config file; other sections are ignored."""
     path = Path(path)
     data = read_yaml(path)
-    return logger_config_from_mapping(data.get("logger"), file=str(path),
-                                      base_dir=str(path.resolve().parent))
+    base_dir = str(path.resolve().parent)
+    return logger_config_from_mapping(data.get("logger"), file=str(path), base_dir=base_dir,
+                                      data_root=str(data_root_of(data, base_dir)))
