@@ -101,9 +101,9 @@ def test_without_keys_nothing_gets_in_and_with_them_everything_works(secured) ->
         finally:
             sub.close()
     for keys in (None, strangers["logger"]):
-        with HistoryClient(config.logger.history_endpoint, curve=keys, timeout_s=1.5) as hist:
-            with pytest.raises(BusError, match="no reply"):
-                hist.status()
+        with (HistoryClient(config.logger.history_endpoint, curve=keys, timeout_s=1.5) as hist,
+              pytest.raises(BusError, match="no reply")):
+            hist.status()
     # A stranger publishing to the broker reaches no one; feeding the logger gets no ack.
     watcher = Subscriber(config.bus.subscribe_url, ["data/evil/"], curve=reader_bus)
     forger = Publisher(config.bus.publish_url, name="evil", curve=strangers["bus"])
