@@ -29,6 +29,7 @@ from pathlib import Path
 
 from daq.config import DEFAULT_CONFIG, BusConfig, LabConfig, load_config
 from daq.errors import ConfigError, QupdaqError
+from daq.sdnotify import notify
 from daq.supervisor import EXIT_FAILED, ServiceFailed, Supervisor
 
 log = logging.getLogger("qupdaq")
@@ -105,6 +106,23 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", type=Path, help="lab config YAML with a simulation section")
     p.add_argument("--list", action="store_true",
                    help="print name, model and VISA resource of each instrument and exit")
+
+    p = sub.add_parser("init", help="write a commented starter config for a real lab",
+                       description="Write DIR/lab.yaml: one fridge with the usual instruments, "
+                                   "every key explained, ready to fill in.")
+    p.add_argument("directory", type=Path, help="where to write lab.yaml")
+    p.add_argument("--name", default="cryo-lab", help="the lab's name (default: cryo-lab)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing lab.yaml")
+
+    p = sub.add_parser("units", help="write systemd units for the config's services",
+                       description="One unit per service (broker, logger, alarms, each "
+                                   "daemon): restart on failure, start order, the daemon's "
+                                   "watchdog.")
+    _add_config(p, required=True)
+    p.add_argument("--user", action="store_true",
+                   help="user units (~/.config/systemd/user) instead of system units")
+    p.add_argument("--output", type=Path,
+                   help="directory to write to (default: systemd's unit directory)")
 
     p = sub.add_parser("bench", help="run a benchmark against a same-run baseline",
                        description="Benchmarks print figures and ratios against a baseline "
@@ -199,6 +217,7 @@ def cmd_daemon(args: argparse.Namespace) -> int:
     endpoint = daemon.start()
     print(f"daemon ready name={daemon.name} control={endpoint} "
           f"instruments={','.join(sorted(daemon.workers)) or '-'}", flush=True)
+    notify("READY=1", f"STATUS=serving {len(daemon.workers)} instruments on {endpoint}")
 
     def handler(signum: int, frame: object) -> None:
         daemon.request_stop()
@@ -208,9 +227,11 @@ def cmd_daemon(args: argparse.Namespace) -> int:
     try:
         daemon.supervise()
     except ServiceFailed as exc:
+        notify("STOPPING=1", f"STATUS=failed: {exc}")
         daemon.stop(failure=str(exc))
         print(f"daemon failed: {exc}", file=sys.stderr, flush=True)
         return EXIT_FAILED
+    notify("STOPPING=1")
     daemon.stop()
     print("daemon stopped", flush=True)
     return 0
@@ -256,6 +277,26 @@ def cmd_export(args: argparse.Namespace) -> int:
     return export_main(args.args)
 
 
+def cmd_init(args: argparse.Namespace) -> int:
+    from daq.init_config import write_starter
+
+    path = write_starter(args.directory, args.name, overwrite=args.force)
+    print(f"wrote {path}: fill in your instruments' addresses, limits and interlocks, then "
+          f"check it with `qupdaq daemon {path}`")
+    return 0
+
+
+def cmd_units(args: argparse.Namespace) -> int:
+    from daq.units import default_directory, write_units
+
+    directory = args.output or default_directory(args.user)
+    for path in write_units(args.config, directory, user=args.user):
+        print(path)
+    manager = "systemctl --user" if args.user else "systemctl"
+    print(f"next: {manager} daemon-reload && {manager} enable --now qupdaq-broker ...")
+    return 0
+
+
 def cmd_not_yet(args: argparse.Namespace) -> int:
     print(f"qupdaq {args.command}: {NOT_YET[args.command]} is not built yet.", file=sys.stderr)
     return 2
@@ -270,6 +311,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "export": cmd_export,
     "sim": cmd_sim,
     "bench": cmd_bench,
+    "init": cmd_init,
+    "units": cmd_units,
     **{name: cmd_not_yet for name in NOT_YET},
 }
 

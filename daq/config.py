@@ -55,8 +55,14 @@ from daq.security import (
     require_curve_off_loopback,
 )
 
+def configs_dir() -> Path:
+    """The shipped configs: ``daq/configs`` in an installed wheel, ``configs/`` in a checkout."""
+    packaged = Path(__file__).resolve().parent / "configs"
+    return packaged if packaged.is_dir() else Path(__file__).resolve().parent.parent / "configs"
+
+
 #: The embedded default: the simulated lab on localhost.
-DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "sim_lab.yaml"
+DEFAULT_CONFIG = configs_dir() / "sim_lab.yaml"
 
 
 @dataclass(frozen=True)

@@ -77,8 +77,10 @@ def driver_names(driver: type, resource: str, options: dict[str, Any]) -> Driver
         raise ControlError(f"{driver.__name__} cannot be built from the config's options: "
                            f"{type(exc).__name__}: {exc}") from None
     try:
-        poll: frozenset[str] | None = frozenset(s.name for s in instrument.poll_specs())
-    except Exception:  # it has to ask the instrument (enabled channels): checked at connect
+        # None: only the instrument (enabled channels) or its files (a log directory not
+        # there yet) can tell; those names are checked at connect.
+        poll: frozenset[str] | None = frozenset(s.name for s in instrument.poll_specs()) or None
+    except Exception:
         poll = None
     return DriverNames(poll, controls, actions)
 

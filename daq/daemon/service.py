@@ -26,6 +26,7 @@ from daq.daemon.safety import Interlocks, Limits, Trip
 from daq.daemon.worker import InstrumentWorker, warm_up_visa
 from daq.dastard.bridge import DastardBridge
 from daq.messages import InstrumentState, Message
+from daq.sdnotify import notify, watchdog_period_s
 from daq.supervisor import RunMarker, Supervisor
 
 log = logging.getLogger(__name__)
@@ -117,8 +118,13 @@ class Daemon:
             self.supervisor.watch("dastard bridge", lambda: self.dastard is not None
                                   and self.dastard.alive, restart=self._restart_dastard)
         next_status = 0.0
+        watchdog = watchdog_period_s()  # under systemd: prove liveness while healthy
+        next_beat = 0.0
         while not self._stop.wait(period_s):
             self.supervisor.check()
+            if watchdog is not None and time.monotonic() >= next_beat:
+                next_beat = time.monotonic() + watchdog
+                notify("WATCHDOG=1")
             self.enforcer.tick()
             if time.monotonic() >= next_status:
                 next_status = time.monotonic() + self.config.daemon.status_period_s
