@@ -195,15 +195,17 @@ def cmd_broker(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from daq.bus import Subscriber
+    from daq.names import topic_prefix
     from daq.status_table import format_status_table
 
     config = load_config(args.config)
     bus = config.bus
-    sub = Subscriber(args.subscribe_url or bus.subscribe_url, [args.prefix],
+    prefix = topic_prefix(args.prefix)  # fridge1/t4k means data/fridge1/t4k
+    sub = Subscriber(args.subscribe_url or bus.subscribe_url, [prefix],
                      snapshot_url=args.snapshot_url or bus.snapshot_url,
                      curve=config.keys_for("bus"))
     try:
-        snapshot = sub.snapshot(args.prefix, timeout_s=args.timeout)
+        snapshot = sub.snapshot(prefix, timeout_s=args.timeout)
     finally:
         sub.close()
     print(format_status_table(snapshot, sub.publishers))

@@ -34,6 +34,7 @@ from daq.config import LabConfig, load_config
 from daq.daemon.control import MAX_REQUEST_BYTES
 from daq.errors import BusError, ControlError
 from daq.messages import Message
+from daq.names import topic_prefix
 
 
 class LeaseHandle:
@@ -218,7 +219,8 @@ class Lab:
     def subscriber(self, *prefixes: str) -> Subscriber:
         """A :class:`daq.bus.Subscriber` on this lab's broker (close it when done)."""
         bus = self.config.bus
-        return Subscriber(bus.subscribe_url, prefixes or ("",), snapshot_url=bus.snapshot_url,
+        wanted = tuple(topic_prefix(p) for p in prefixes) or ("",)  # fridge1/x: data/fridge1/x
+        return Subscriber(bus.subscribe_url, wanted, snapshot_url=bus.snapshot_url,
                           curve=self.config.keys_for("bus"),
                           context=self._ctx)
 

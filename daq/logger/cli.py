@@ -129,7 +129,8 @@ def _export_parser() -> argparse.ArgumentParser:
                     "or relative like -2h, -30m, -7d.")
     p.add_argument("config", type=Path, help="lab config YAML (its logger: section names "
                                              "the store)")
-    p.add_argument("stream", help="stream to export, e.g. data/fridge1/mxc")
+    p.add_argument("stream", help="stream to export, e.g. fridge1/mxc (data/ implied) or "
+                                  "wave/tes1/squid_out")
     p.add_argument("--from", dest="t0", default="-1d", help="start time (default -1d)")
     p.add_argument("--to", dest="t1", default="now", help="end time (default now)")
     p.add_argument("--format", choices=["csv", "hdf5"], default=None,
@@ -144,13 +145,16 @@ def export_main(argv: Sequence[str] | None = None) -> int:
     from daq.logger.export import export_csv, export_hdf5, parse_time
     from daq.logger.writer import describe, open_store
     from daq.messages import now_ns
+    from daq.names import join_relative_times, stream_name
 
-    args = _export_parser().parse_args(argv)
+    args = _export_parser().parse_args(
+        join_relative_times(list(sys.argv[1:] if argv is None else argv)))
     fmt = args.format or ("hdf5" if args.out.suffix in (".h5", ".hdf5") else "csv")
     try:
         config = load_logger_config(args.config)
         now = now_ns()
         t0, t1 = parse_time(args.t0, now), parse_time(args.t1, now)
+        args.stream = stream_name(args.stream)
     except (QupdaqError, ValueError) as exc:
         print(f"qupdaq export: {exc}", file=sys.stderr)
         return 2

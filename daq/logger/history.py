@@ -37,6 +37,7 @@ import zmq
 
 from daq.errors import BusError, QupdaqError
 from daq.messages import now_ns
+from daq.names import stream_name
 from daq.security import ClientKeys, arm_client
 
 
@@ -119,7 +120,7 @@ class HistoryClient:
         """Like :meth:`query`, also returning the reply header (raw_count, decimated)."""
         t1 = now_ns() if t1_ns is None else int(t1_ns)
         t0 = t1 - 3600 * 10**9 if t0_ns is None else int(t0_ns)
-        header, frames = self.request("query", stream=stream, t0=t0, t1=t1,
+        header, frames = self.request("query", stream=stream_name(stream), t0=t0, t1=t1,
                                       max_points=int(max_points))
         if len(frames) != 2:
             raise HistoryError(f"history {self.url}: query reply has {len(frames)} payload "
@@ -142,7 +143,7 @@ class HistoryClient:
 
     def gaps(self, stream: str | None = None) -> list[dict[str, Any]]:
         """Recorded gaps (optionally of one stream)."""
-        fields = {} if stream is None else {"stream": stream}
+        fields = {} if stream is None else {"stream": stream_name(stream)}
         return list(self.request("gaps", **fields)[0]["gaps"])
 
     def events(self, **filters: Any) -> list[dict[str, Any]]:
@@ -151,7 +152,8 @@ class HistoryClient:
 
     def records(self, stream: str, t0_ns: int, t1_ns: int) -> list[dict[str, Any]]:
         """Index entries (file path, row, seq, t0) of a waveform stream's records."""
-        return list(self.request("records", stream=stream, t0=t0_ns, t1=t1_ns)[0]["records"])
+        return list(self.request("records", stream=stream_name(stream), t0=t0_ns,
+                                 t1=t1_ns)[0]["records"])
 
     def status(self) -> dict[str, Any]:
         """The logger's counters (received, stored, duplicates, malformed, errors, ...)."""
