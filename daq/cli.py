@@ -246,7 +246,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def cmd_sim(args: argparse.Namespace) -> int:
-    # The one runtime entry into simulators/ (DESIGN.md: "the sim entry point").
+    # The one runtime entry into simulators/ (docs/architecture.md, "Layers").
     from simulators import cli as sim_cli  # type: ignore[attr-defined,unused-ignore]
 
     argv = [str(args.config)] + (["--list"] if args.list else [])

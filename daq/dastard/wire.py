@@ -4,7 +4,7 @@ DASTARD (NIST's acquisition program for TES microcalorimeter arrays)
 publishes on a row of TCP ports counted from a base port (5500 by default),
 see :class:`Port`. Triggered records and pulse summaries travel as two-frame
 ZeroMQ messages, a fixed little-endian header and then the payload
-(``BINARY_FORMATS.md`` and ``publish_data.go`` in DASTARD's sources:
+(DASTARD's binary-format notes and ``publish_data.go`` in its sources:
 ``messageRecords`` and ``messageSummaries``).
 
 Record header (primary records on base+2, secondary on base+3), 36 bytes,

@@ -14,7 +14,7 @@ Interface:
   the quantities a paper quotes (G, alpha, beta at the operating point),
   solving for the transition width ``T_w`` and current scale ``A``.
   :data:`SET_A` and :data:`SET_B` are the two published designs of
-  ``physics.md``.
+  ``docs/simulators.md``.
 * :func:`steady_states` -- every equilibrium at a bias, with its stability;
   :func:`operating_point` -- the one the device relaxes into from a starting
   temperature (so history matters: latching and hysteresis);

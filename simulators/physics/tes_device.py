@@ -136,7 +136,7 @@ SET_A = TESParams.from_design(
     beta=1.6,
     inductance=67e-9,
 )
-"""Design A of physics.md (T_c 50 mK, R_n 13.3 mOhm, alpha 197, L 67 nH: underdamped)."""
+"""Design A of docs/simulators.md (T_c 50 mK, R_n 13.3 mOhm, alpha 197, L 67 nH: underdamped)."""
 
 SET_A_30NH = replace(SET_A, inductance=30e-9)
 """Design A with the 30 nH of the worked check: overdamped pulses (tau_+ ~ 7 us, tau_- ~ 28 us)."""
@@ -155,7 +155,7 @@ SET_B = TESParams.from_design(
     beta=1.69,
     inductance=52e-9,
 )
-"""Design B of physics.md (T_c 75 mK, R_n 13.5 mOhm, alpha 120, L 52 nH)."""
+"""Design B of docs/simulators.md (T_c 75 mK, R_n 13.5 mOhm, alpha 120, L 52 nH)."""
 
 
 # ---- resistance and its derivatives --------------------------------------------------------

@@ -93,7 +93,7 @@ def small_signal_pulse(
     tp, tm = 1.0 / ss.rate_plus, 1.0 / ss.rate_minus
     ti = ss.tau_i
     # Sign as in Irwin & Hilton: with tau_+ < tau_- the shape below is negative, so the
-    # current drops (physics.md carries one minus sign too many).
+    # current drops (docs/simulators.md, "TES").
     amp = ((ti / tp - 1.0) * (ti / tm - 1.0) / (2.0 + ss.beta)) * energy / (op.i * op.r * ti**2)
     t = np.asarray(t, dtype=float)
     tt = np.maximum(t, 0.0)

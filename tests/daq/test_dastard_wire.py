@@ -67,7 +67,7 @@ summary_headers = st.builds(
 
 
 def test_record_header_is_dastards_36_byte_layout() -> None:
-    """Byte offsets as in BINARY_FORMATS.md: channel 0, version 2, type 3, presamples 4,
+    """Byte offsets as DASTARD documents them: channel 0, version 2, type 3, presamples 4,
     samples 8, period 12, volts/arb 16, trigger time 20, frame 28."""
     header = RecordHeader(channel=0x0102, sample_type=SampleType.INT16, presamples=250,
                           samples=1000, sample_period=4e-6, volts_per_arb=1e-4,
