@@ -17,7 +17,6 @@ import yaml
 
 from daq.config import load_config
 from daq.daemon.check import check_config
-from daq.init_config import write_starter
 from daq.units import write_units
 from tests.procs import ROOT, free_port, qupdaq
 
