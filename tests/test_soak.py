@@ -67,6 +67,7 @@ def _flat(name: str, samples: list[Sample]) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(SOAK_S + 300)
 def test_soak_at_ten_times_the_poll_rates_with_a_logger_outage(tmp_path: Path) -> None:
     path, _, data = sim_lab_config(tmp_path, time_scale=1.0)
     _faster(data)
