@@ -9,9 +9,12 @@ Subcommands::
     qupdaq daemon  [CONFIG]          the acquisition daemon
     qupdaq up      [CONFIG] [--headless]   everything as child processes
     qupdaq logger  CONFIG            the logging service (reliable path, history)
+    qupdaq alarms  CONFIG            the alarm service; alarms list|ack|shelve|unshelve CONFIG
     qupdaq export  CONFIG STREAM ... a channel and time range to CSV or HDF5
     qupdaq bench   logger            storage path against sqlite3, h5py, QCoDeS
-    qupdaq dashboard | run           (announced; not built yet)
+    qupdaq dashboard [CONFIG]        the control-room dashboard (Qt; gui/)
+    qupdaq bench   gui               dashboard frames per second, publish-to-paint latency
+    qupdaq run     RECIPE.yaml       a measurement run (I-V, dI/dV, R(T), V-Phi, noise, pulses)
 
 Every subcommand takes ``--help``. Exit codes: 0 ok, 1 runtime failure,
 2 bad usage or config (with a message naming file, key and expectation).
@@ -34,14 +37,8 @@ from daq.supervisor import EXIT_FAILED, ServiceFailed, Supervisor
 
 log = logging.getLogger("qupdaq")
 
-NOT_YET = {
-    "dashboard": "the control-room dashboard",
-    "run": "scripted measurement runs",
-}
-
-
 #: Subcommands that parse their own arguments.
-PASSTHROUGH = ("logger", "export")
+PASSTHROUGH = ("logger", "export", "alarms", "run")
 
 
 def _add_config(parser: argparse.ArgumentParser, required: bool = False) -> None:
@@ -88,7 +85,10 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="which daemon of a facility config (its daemons section) to run")
 
     for name, helptext in zip(PASSTHROUGH, ("run the logging service (lossless storage, history)",
-                                            "export a channel and time range to CSV or HDF5"),
+                                            "export a channel and time range to CSV or HDF5",
+                                            "run the alarm service, or list|ack|shelve|unshelve "
+                                            "alarms",
+                                            "check a measurement recipe and run it"),
                               strict=True):
         p = sub.add_parser(name, help=helptext, add_help=False,
                            description=f"{helptext}; `qupdaq {name} --help` for its options.")
@@ -99,6 +99,16 @@ def _build_parser() -> argparse.ArgumentParser:
                                    "logger, daemon and dashboard; Ctrl-C stops them all.")
     _add_config(p)
     p.add_argument("--headless", action="store_true", help="without the dashboard")
+
+    p = sub.add_parser("dashboard", help="open the control-room dashboard",
+                       description="The control-room window: facility overview, strip "
+                                   "charts, TES/SQUID view, alarms, runs and controls.")
+    _add_config(p)
+    p.add_argument("--daemon", metavar="NAME",
+                   help="control only this daemon of a facility config (all are shown)")
+    p.add_argument("--read-only", action="store_true", help="show everything, control nothing")
+    p.add_argument("--settings", type=Path, help="settings file (geometry, layout)")
+    p.add_argument("--fps", type=float, default=50.0, help="most frames per second")
 
     p = sub.add_parser("sim", help="run the simulated lab",
                        description="Start every simulated instrument of the config's "
@@ -127,17 +137,13 @@ def _build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="run a benchmark against a same-run baseline",
                        description="Benchmarks print figures and ratios against a baseline "
                                    "measured in the same run.")
-    p.add_argument("target", choices=["bus", "logger", "dastard"], help="what to measure")
+    p.add_argument("target", choices=["bus", "logger", "dastard", "gui"],
+                   help="what to measure")
     p.add_argument("--scale", type=float, default=1.0,
                    help="multiply message counts (e.g. 0.1 for a quick look)")
     p.add_argument("rest", nargs=argparse.REMAINDER,
-                   help="dastard: --seconds --channels --rate --samples")
+                   help="dastard: --seconds --channels --rate --samples; gui: --scale")
 
-    for name, what in NOT_YET.items():
-        p = sub.add_parser(name, help=f"{what} (not built yet)",
-                           description=f"{what}. Not built yet: this command says so and "
-                                       "exits with status 2.")
-        p.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     return parser
 
 
@@ -254,6 +260,10 @@ def cmd_sim(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.target == "gui":  # Qt is imported here only: daq itself never imports it
+        from gui import bench as bench_gui
+
+        return bench_gui.main(args.scale, args.rest)
     if args.target == "logger":
         from daq.bench import logger as bench_logger
 
@@ -267,6 +277,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return bench_bus.main(args.scale)
 
 
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    from gui.app import run  # the `qupdaq dashboard` entry point: Qt only from here on
+
+    return run(args.config, daemon=args.daemon, read_only=args.read_only,
+               settings=args.settings, fps=args.fps)
+
+
 def cmd_logger(args: argparse.Namespace) -> int:
     from daq.logger.cli import logger_main
 
@@ -277,6 +294,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     from daq.logger.cli import export_main
 
     return export_main(args.args)
+
+
+def cmd_alarms(args: argparse.Namespace) -> int:
+    from daq.alarms.cli import alarms_main
+
+    return alarms_main(args.args)
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -299,9 +322,10 @@ def cmd_units(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_not_yet(args: argparse.Namespace) -> int:
-    print(f"qupdaq {args.command}: {NOT_YET[args.command]} is not built yet.", file=sys.stderr)
-    return 2
+def cmd_run(args: argparse.Namespace) -> int:
+    from daq.runs.cli import run_main
+
+    return run_main(args.args)
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
@@ -311,11 +335,13 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "up": cmd_up,
     "logger": cmd_logger,
     "export": cmd_export,
+    "alarms": cmd_alarms,
     "sim": cmd_sim,
     "bench": cmd_bench,
+    "dashboard": cmd_dashboard,
     "init": cmd_init,
     "units": cmd_units,
-    **{name: cmd_not_yet for name in NOT_YET},
+    "run": cmd_run,
 }
 
 

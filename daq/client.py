@@ -19,6 +19,7 @@ daemon's public key and this client's key pair (z85 text).
 
 from __future__ import annotations
 
+import builtins
 import itertools
 import json
 import os
@@ -33,6 +34,7 @@ from daq.bus import Subscriber
 from daq.config import LabConfig, load_config
 from daq.daemon.control import MAX_REQUEST_BYTES
 from daq.errors import BusError, ControlError
+from daq.links import keep_alive
 from daq.messages import Message
 from daq.names import topic_prefix
 
@@ -121,6 +123,7 @@ class Lab:
         # Queue requests only on a completed connection: with the daemon down, or a CURVE
         # handshake refused, a send then fails within the timeout instead of blocking forever.
         sock.setsockopt(zmq.IMMEDIATE, 1)
+        keep_alive(sock)
         server_key, public_key, secret_key = self._keys
         if server_key and public_key and secret_key:
             sock.curve_serverkey = server_key.encode()
@@ -213,6 +216,26 @@ class Lab:
     def call(self, target: str, **args: Any) -> Any:
         """Run an action (start a ramp, reset the SQUID integrator) with keyword arguments."""
         return self.request("call", target=target, args=args)["value"]
+
+    # ---- alarms (forwarded by the daemon to the alarm service: daq.daemon.alarm_ops) -------
+
+    def alarm_list(self, everything: bool = False) -> builtins.list[dict[str, Any]]:
+        """The alarms that are not normal (``everything``: all), first causes first."""
+        return list(self.request("alarm_list", everything=everything)["alarms"])
+
+    def alarm_ack(self, *alarms: str, comment: str = "") -> builtins.list[dict[str, Any]]:
+        """Acknowledge alarms (``"*"``: every unacknowledged one); returns their records."""
+        return list(self.request("alarm_ack", alarms=list(alarms), comment=comment)["alarms"])
+
+    def alarm_shelve(self, alarm: str, duration_s: float,
+                     reason: str) -> builtins.list[dict[str, Any]]:
+        """Shelve an alarm for ``duration_s`` seconds, saying why; it unshelves itself."""
+        return list(self.request("alarm_shelve", alarm=alarm, duration_s=duration_s,
+                                 reason=reason)["alarms"])
+
+    def alarm_unshelve(self, alarm: str) -> builtins.list[dict[str, Any]]:
+        """Take an alarm off the shelf now."""
+        return list(self.request("alarm_unshelve", alarm=alarm)["alarms"])
 
     # ---- live data ---------------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ A config file has these top-level sections (unknown keys are errors)::
         limits: {...}
         interlocks: [...]
     logger: {...}                    # daq.logger.config.LoggerConfig: endpoints, store, sinks
+    alarms: {...}                    # daq.alarms.config.AlarmsConfig: rules, notifications
     dashboard: {...}                 # daq.dashboard_config: what the control room shows
 
 Every problem is a :class:`daq.errors.ConfigError` naming the file,
@@ -40,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from daq.alarms.config import AlarmsConfig
 from daq.config_schema import anchor, from_mapping, read_yaml
 from daq.daemon.config import DaemonSettings, InstrumentConfig, InterlockConfig, LimitConfig
 from daq.dashboard_config import DashboardConfig
@@ -54,6 +56,7 @@ from daq.security import (
     client_keys,
     require_curve_off_loopback,
 )
+
 
 def configs_dir() -> Path:
     """The shipped configs: ``daq/configs`` in an installed wheel, ``configs/`` in a checkout."""
@@ -149,6 +152,7 @@ class LabConfig:
     interlocks: list[InterlockConfig] = field(default_factory=list)
     dastard: DastardConfig | None = None
     logger: LoggerConfig | None = None
+    alarms: AlarmsConfig | None = None
     identity: IdentityConfig | None = None
     daemons: dict[str, DaemonSection] = field(default_factory=dict)
     dashboard: DashboardConfig = field(default_factory=DashboardConfig)
@@ -189,7 +193,8 @@ class LabConfig:
         object.__setattr__(view, "source", self.source)
         return view
 
-    def keys_for(self, endpoint: Literal["bus", "logger", "control"]) -> ClientKeys | None:
+    def keys_for(self, endpoint: Literal["bus", "logger", "control", "alarms"]
+                 ) -> ClientKeys | None:
         """This host's client keys for a CURVE endpoint (None when it needs none).
 
         Raises:
@@ -197,7 +202,8 @@ class LabConfig:
         """
         server = {"bus": self.bus.curve,
                   "logger": self.logger.curve if self.logger is not None else None,
-                  "control": self.daemon.control.curve}[endpoint]
+                  "control": self.daemon.control.curve,
+                  "alarms": self.alarms.curve if self.alarms is not None else None}[endpoint]
         try:
             return client_keys(server, self.identity)
         except ConfigError as exc:

@@ -10,9 +10,36 @@ A message travels as ZeroMQ multipart frames ``[topic, header, payload?]``:
     physicist says them; the instrument and its own channel number travel
     in the header (``meta``).
 ``header``
+    Version 2 (what :func:`encode` writes): a compact binary header, fixed
+    little-endian fields first, so that a stamped message is encoded and
+    decoded without building or parsing JSON for its routine fields::
+
+        offset size
+        0      1    version: 2
+        1      1    flags: 1 payload described, 2 wave block present
+        2      1    dtype code (:data:`DTYPE_CODES`; 255: a dtype text follows, see below)
+        3      1    ndim (0..8)
+        4      8    seq    int64 (-1: not stamped)
+        12     8    epoch  int64
+        20     8    t      int64, source time ns
+        28     4    q      uint32, quality flags
+        32     40   wave block (flag 2 only): dt f8, t0 i8, scale f8, offset f8,
+                    presamples i8 -- the five ``meta`` keys of a wave record
+        then   8*ndim shape, uint64 each
+        then   1+n  units: length byte, UTF-8
+        then   1+n  pub: length byte, UTF-8
+        then   2+n  dtype text (code 255 only): uint16 length, the version-1 JSON of
+                    the dtype (a structured dtype of plain numbers)
+        rest        the other ``meta`` keys as a UTF-8 JSON object (empty: none)
+
+    Everything after the shape repeats from message to message of a stream
+    (units, publisher, dtype, mostly the same meta): an encoder caches those
+    bytes and a decoder its parse of them.
+
+    Version 1 (still decoded, and written by ``encode(msg, version=1)``): a
     UTF-8 JSON object (never pickle: a message is data, not code)::
 
-        {"v": 1,                      # schema version (HEADER_VERSION)
+        {"v": 1,                      # schema version
          "seq": 41,                   # per-stream sequence number, from 0
          "epoch": 1732470000123,      # publisher session id; seq restarts with it
          "pub": "daemon@host",        # publisher name (heartbeats, staleness)
@@ -22,7 +49,9 @@ A message travels as ZeroMQ multipart frames ``[topic, header, payload?]``:
          "dtype": "<f8", "shape": [1],  # payload layout; absent without payload
          "meta": {...}}               # kind-specific, JSON-able
 
-    The receive time (``t_recv``) is stamped by the receiver, never sent.
+    The receive time (``t_recv``) is stamped by the receiver, never sent. The
+    first byte tells the versions apart (``{`` is JSON); every field of both is
+    checked the same way on decode, and both give the same :class:`Message`.
 ``payload``
     Raw little-endian numpy buffer of ``dtype``/``shape``; sent with
     ``copy=False`` and decoded with ``np.frombuffer`` (no copies). Only
@@ -55,6 +84,7 @@ from __future__ import annotations
 
 import enum
 import json
+import struct
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -72,7 +102,9 @@ from drivers.readings import WaveRecord
 from drivers.readings import describe_quality as describe_quality
 from drivers.readings import is_bad as is_bad
 
-HEADER_VERSION = 1
+HEADER_VERSION = 2
+#: Header versions this build decodes (it writes HEADER_VERSION).
+HEADER_VERSIONS = (1, 2)
 MAX_TOPIC_BYTES = 255
 #: The range of every integer header field that a store keeps as a signed 64-bit column.
 INT64_MIN = -(2**63)
@@ -83,6 +115,19 @@ MAX_HEADER_BYTES = 64 * 1024
 
 #: One scalar sample: when (ns since the epoch) and what.
 SAMPLE_DTYPE = np.dtype([("t", "<i8"), ("value", "<f8")])
+
+#: Version-2 dtype codes (index + 1); other plain dtypes travel as text (code 255).
+DTYPE_CODES: tuple[np.dtype, ...] = tuple(np.dtype(t) for t in (
+    "|b1", "|i1", "|u1", "<i2", "<u2", "<i4", "<u4", "<i8", "<u8", "<f4", "<f8", "<c8", "<c16",
+)) + (SAMPLE_DTYPE,)
+_CODE_OF: dict[np.dtype, int] = {dtype: i + 1 for i, dtype in enumerate(DTYPE_CODES)}
+_DTYPE_TEXT = 255
+_V2 = struct.Struct("<BBBBqqqI")
+_WAVE = struct.Struct("<dqddq")
+_WAVE_KEYS = ("dt", "t0", "scale", "offset", "presamples")
+_WAVE_TYPES = (float, int, float, float, int)
+_FLAG_PAYLOAD = 1
+_FLAG_WAVE = 2
 
 _ALLOWED_DTYPE_KINDS = frozenset("biufc")
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.:@+")
@@ -320,13 +365,22 @@ def heartbeat(publisher: str, period_s: float, streams: Mapping[str, int]) -> Me
 # ---- encoding --------------------------------------------------------------------------------
 
 
-def encode(msg: Message) -> list[bytes | memoryview]:
+def encode(msg: Message, version: int = HEADER_VERSION) -> list[bytes | memoryview]:
     """Frames for ``msg``: ``[topic, header]`` or ``[topic, header, payload]``.
 
     The payload frame is a memoryview on the array's buffer (no copy); keep
     the array unchanged until the send completes or send with ``copy=True``.
+
+    Args:
+        msg: the message.
+        version: header version, 2 (binary, the default) or 1 (JSON, for peers
+            that read only version 1).
     """
-    header: dict[str, Any] = {"v": HEADER_VERSION, "seq": msg.seq, "epoch": msg.epoch,
+    if version == 2:
+        return _encode_v2(msg)
+    if version != 1:
+        raise ValueError(f"header version {version} is not one of {HEADER_VERSIONS}")
+    header: dict[str, Any] = {"v": 1, "seq": msg.seq, "epoch": msg.epoch,
                               "pub": msg.pub, "t": msg.t, "units": msg.units, "q": msg.quality,
                               "meta": msg.meta}
     frames: list[bytes | memoryview] = [msg.topic, b""]
@@ -340,6 +394,104 @@ def encode(msg: Message) -> list[bytes | memoryview]:
         header["shape"] = list(arr.shape)
         frames.append(arr.data.cast("B") if arr.size else b"")
     frames[1] = json.dumps(header, separators=(",", ":"), allow_nan=True).encode("utf-8")
+    return frames
+
+
+_TEXTS: dict[str, bytes] = {}
+_META_JSON: dict[Any, bytes] = {}
+
+
+def _short_text(text: str, what: str) -> bytes:
+    """A length byte and the UTF-8 of ``text`` (cached: units and names repeat)."""
+    out = _TEXTS.get(text)
+    if out is None:
+        # As JSON would: any str travels (a lone surrogate too); the stores judge it.
+        raw = text.encode("utf-8", errors="surrogatepass")
+        if len(raw) > 255:
+            raise ValueError(f"{what} {text[:40]!r}... is longer than 255 bytes")
+        out = bytes((len(raw),)) + raw
+        if len(_TEXTS) < 4096:
+            _TEXTS[text] = out
+    return out
+
+
+def _meta_json(meta: dict[str, Any]) -> bytes:
+    """The JSON of ``meta`` (cached by content when its values are plain and hashable)."""
+    if not meta:
+        return b""
+    try:
+        key: Any = tuple(meta.items())
+        cached = _META_JSON.get(key)
+    except TypeError:  # a list or dict value: not hashable, encode it every time
+        key, cached = None, None
+    if cached is None:
+        cached = json.dumps(meta, separators=(",", ":"), allow_nan=True).encode("utf-8")
+        if key is not None and len(_META_JSON) < 4096:
+            _META_JSON[key] = cached
+    return cached
+
+
+_PAYLOAD_INFO: dict[np.dtype, tuple[int, bytes, bool]] = {}
+_TOPIC_BYTES: dict[tuple[Kind, str, str], bytes] = {}
+
+
+def _payload_info(dtype: np.dtype) -> tuple[int, bytes, bool]:
+    """(dtype code, dtype text for code 255, big-endian?) of ``dtype`` (cached)."""
+    info = _PAYLOAD_INFO.get(dtype)
+    if info is None:
+        big = _has_big_endian(dtype)
+        wire = dtype.newbyteorder("<") if big else dtype
+        code = _CODE_OF.get(wire, _DTYPE_TEXT)
+        text = b""
+        if code == _DTYPE_TEXT:
+            spec = json.dumps(_wire_dtype(wire)).encode("ascii")
+            text = struct.pack("<H", len(spec)) + spec
+        info = (code, text, big)
+        if len(_PAYLOAD_INFO) < 256:
+            _PAYLOAD_INFO[dtype] = info
+    return info
+
+
+def _encode_v2(msg: Message) -> list[bytes | memoryview]:
+    key = (msg.kind, msg.source, msg.channel)
+    topic = _TOPIC_BYTES.get(key)
+    if topic is None:
+        topic = msg.topic
+        if len(_TOPIC_BYTES) < 100_000:
+            _TOPIC_BYTES[key] = topic
+    frames: list[bytes | memoryview] = [topic, b""]
+    flags = 0
+    code = 0
+    ndim = 0
+    shape_bytes = b""
+    dtype_text = b""
+    arr = msg.data
+    if arr is not None:
+        code, dtype_text, big = _payload_info(arr.dtype)
+        if big:
+            arr = arr.astype(arr.dtype.newbyteorder("<"))
+        if not arr.flags.c_contiguous:
+            arr = np.ascontiguousarray(arr)
+        flags = _FLAG_PAYLOAD
+        ndim = arr.ndim
+        shape_bytes = struct.pack(f"<{ndim}Q", *arr.shape)
+        frames.append(arr.data.cast("B") if arr.size else b"")
+    meta = msg.meta
+    wave = b""
+    rest = meta
+    if msg.kind is Kind.WAVE:
+        dt, t0, scale = meta.get("dt"), meta.get("t0"), meta.get("scale")
+        offset, pre = meta.get("offset"), meta.get("presamples")
+        if (type(dt) is float and type(t0) is int and type(scale) is float
+                and type(offset) is float and type(pre) is int):
+            flags |= _FLAG_WAVE
+            wave = _WAVE.pack(dt, t0, scale, offset, pre)
+            rest = ({k: val for k, val in meta.items() if k not in _WAVE_KEYS}
+                    if len(meta) > 5 else {})
+    frames[1] = b"".join((
+        _V2.pack(2, flags, code, ndim, msg.seq, msg.epoch, msg.t, msg.quality), wave,
+        shape_bytes, _short_text(msg.units, "units"), _short_text(msg.pub, "publisher name"),
+        dtype_text, _meta_json(rest)))
     return frames
 
 
@@ -432,15 +584,17 @@ def decode(frames: Sequence[Any], *, t_recv: int | None = None) -> Message:
     header_view = frame_view(frames[1])
     if len(header_view) > MAX_HEADER_BYTES:
         raise MessageDecodeError(f"header longer than {MAX_HEADER_BYTES} bytes", frame=1)
+    if len(header_view) and header_view[0] == 2:
+        return _decode_v2(kind, source, channel, header_view, frames, t_recv)
     try:
         header = json.loads(bytes(header_view))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise MessageDecodeError(f"header is not JSON ({exc})", frame=1) from None
     if not isinstance(header, dict):
         raise MessageDecodeError("header is not a JSON object", frame=1)
-    if header.get("v") != HEADER_VERSION:
+    if header.get("v") != 1:
         raise MessageDecodeError(
-            f"header version {header.get('v')!r}, this build reads {HEADER_VERSION}", frame=1
+            f"header version {header.get('v')!r}, this build reads {HEADER_VERSIONS}", frame=1
         )
     try:
         seq = _int_field(header, "seq", -1, INT64_MAX)
@@ -467,6 +621,101 @@ def decode(frames: Sequence[Any], *, t_recv: int | None = None) -> Message:
     return Message(kind, source, channel, t=t, units=units, quality=quality, data=data,
                    meta=meta, seq=seq, epoch=epoch, pub=pub,
                    t_recv=now_ns() if t_recv is None else t_recv)
+
+
+def _decode_v2(kind: Kind, source: str, channel: str, view: memoryview, frames: Sequence[Any],
+               t_recv: int | None) -> Message:
+    """The version-2 (binary) header; see the module docstring for the layout."""
+    size = len(view)
+    if size < _V2.size:
+        raise MessageDecodeError(f"binary header of {size} bytes is too short", frame=1)
+    _, flags, code, ndim, seq, epoch, t, quality = _V2.unpack_from(view)
+    if seq < -1:
+        raise MessageDecodeError(f"header 'seq' = {seq} is outside [-1, {INT64_MAX}]", frame=1)
+    if epoch < 0:
+        raise MessageDecodeError(f"header 'epoch' = {epoch} is outside [0, {INT64_MAX}]",
+                                 frame=1)
+    if quality > QUALITY_MAX:
+        raise MessageDecodeError(f"header 'q' = {quality} is outside [0, {QUALITY_MAX}]",
+                                 frame=1)
+    if flags & ~(_FLAG_PAYLOAD | _FLAG_WAVE) or ndim > 8:
+        raise MessageDecodeError(f"binary header flags {flags} / ndim {ndim} unknown", frame=1)
+    pos = _V2.size
+    try:
+        meta: dict[str, Any]
+        if flags & _FLAG_WAVE:
+            meta = dict(zip(_WAVE_KEYS, _WAVE.unpack_from(view, pos), strict=True))
+            pos += _WAVE.size
+        else:
+            meta = {}
+        shape = list(struct.unpack_from(f"<{ndim}Q", view, pos)) if ndim else []
+        pos += 8 * ndim
+        tail = bytes(view[pos:])
+        parsed = _TAILS.get((tail, code, flags & _FLAG_PAYLOAD))
+        if parsed is None:
+            parsed = _parse_tail(tail, code, bool(flags & _FLAG_PAYLOAD))
+            if len(_TAILS) >= 4096:
+                _TAILS.clear()
+            _TAILS[(tail, code, flags & _FLAG_PAYLOAD)] = parsed
+        units, pub, dtype, extra = parsed
+        if extra:
+            meta.update(extra)
+    except MessageDecodeError:
+        raise
+    except (struct.error, UnicodeDecodeError, ValueError, TypeError, RecursionError,
+            IndexError) as exc:
+        raise MessageDecodeError(f"binary header is malformed ({exc})", frame=1) from None
+    data = None
+    if len(frames) == 3:
+        if dtype is None:
+            raise MessageDecodeError("payload without dtype/shape in header", frame=1)
+        data = _payload(dtype, shape, frames[2])
+    elif dtype is not None:
+        raise MessageDecodeError("header announces a payload that is missing", frame=2)
+    _check_kind_payload(kind, data)
+    return Message(kind, source, channel, t=t, units=units, quality=quality, data=data,
+                   meta=meta, seq=seq, epoch=epoch, pub=pub,
+                   t_recv=now_ns() if t_recv is None else t_recv)
+
+
+_TAILS: dict[tuple[bytes, int, int], tuple[str, str, np.dtype | None, dict[str, Any]]] = {}
+
+
+def _parse_tail(tail: bytes, code: int, payload: bool,
+                ) -> tuple[str, str, np.dtype | None, dict[str, Any]]:
+    """Units, publisher, dtype and the JSON meta keys of a version-2 header's tail."""
+    view = memoryview(tail)
+    units, pos = _read_text(view, 0)
+    pub, pos = _read_text(view, pos)
+    dtype: np.dtype | None = None
+    if payload:
+        if code == _DTYPE_TEXT:
+            (length,) = struct.unpack_from("<H", view, pos)
+            if pos + 2 + length > len(tail):
+                raise MessageDecodeError("binary header is truncated", frame=1)
+            spec = json.loads(tail[pos + 2:pos + 2 + length])
+            pos += 2 + length
+            dtype = _safe_dtype(spec)
+        elif 1 <= code <= len(DTYPE_CODES):
+            dtype = DTYPE_CODES[code - 1]
+        else:
+            raise MessageDecodeError(f"unknown dtype code {code}", frame=1)
+    extra: dict[str, Any] = {}
+    if pos < len(tail):
+        extra = json.loads(tail[pos:])
+        if not isinstance(extra, dict):
+            raise MessageDecodeError("header meta is not a JSON object", frame=1)
+    return units, pub, dtype, extra
+
+
+def _read_text(view: memoryview, pos: int) -> tuple[str, int]:
+    if pos >= len(view):
+        raise MessageDecodeError("binary header is truncated", frame=1)
+    length = view[pos]
+    end = pos + 1 + length
+    if end > len(view):
+        raise MessageDecodeError("binary header is truncated", frame=1)
+    return bytes(view[pos + 1:end]).decode("utf-8", errors="surrogatepass"), end
 
 
 def _check_kind_payload(kind: Kind, data: np.ndarray | None) -> None:
@@ -538,6 +787,11 @@ def _decode_payload(dtype_spec: Any, shape: Any, frame: Any) -> np.ndarray:
         or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape)
     ):
         raise MessageDecodeError(f"bad shape {shape!r}", frame=1)
+    return _payload(dtype, shape, frame)
+
+
+def _payload(dtype: np.dtype, shape: list[int], frame: Any) -> np.ndarray:
+    """A read-only, zero-copy view of ``frame`` as ``dtype`` x ``shape`` (sizes checked)."""
     view = frame_view(frame)
     count = 1
     for n in shape:

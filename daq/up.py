@@ -7,7 +7,10 @@ Starts, in order, and each only when the config asks for it:
 3. the logger (``qupdaq logger``) when it has a ``logger`` section,
 4. the daemon (``qupdaq daemon``) when it has ``instruments``, or one daemon per
    entry of a facility's ``daemons``,
-5. the dashboard unless ``--headless``.
+4a. the alarm service (``qupdaq alarms``) when it has an ``alarms`` section: after
+   the daemons, so that a stop (newest first) ends it before any daemon and
+   stopping the system raises no "daemon lost" alarm,
+5. the dashboard unless ``--headless`` (or there is no display to open it on).
 
 Each child prints one ``<name> ready ...`` line when it is up; ``up`` waits
 for that line (no sleeps), then prints where everything is and forwards the
@@ -19,6 +22,7 @@ exits 1, saying which one and how.
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -86,6 +90,13 @@ def _stop(children: list[Child]) -> None:
             child.proc.wait()
 
 
+def has_display() -> bool:
+    """Whether a window can open here (a Linux machine without X or Wayland cannot)."""
+    if not sys.platform.startswith("linux"):
+        return True
+    return any(os.environ.get(k) for k in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"))
+
+
 def plan(config_path: Path, headless: bool) -> list[Child]:
     """The children ``up`` would start for this config, in start order."""
     config = load_config(config_path)
@@ -100,11 +111,12 @@ def plan(config_path: Path, headless: bool) -> list[Child]:
                         for name in config.daemons)
     elif config.instruments or config.dastard is not None:
         children.append(Child("daemon", [*cli, "daemon", str(config_path)]))
+    if config.alarms is not None:  # after the daemons, so that it stops before them
+        children.append(Child("alarms", [*cli, "alarms", str(config_path)]))
     if not headless:
-        from daq.cli import NOT_YET
-
-        if "dashboard" in NOT_YET:
-            print("[up] the dashboard is not built yet: running headless", flush=True)
+        if not has_display():
+            print("[up] no display (DISPLAY, WAYLAND_DISPLAY and QT_QPA_PLATFORM are unset): "
+                  "running headless", flush=True)
         else:
             children.append(Child("dashboard", [*cli, "dashboard", str(config_path)]))
     return children

@@ -297,7 +297,9 @@ class Connection:
             raise InstrumentConnectionError("not connected", command="identify")
         name = getattr(self.driver, "__name__", str(self.driver))
         identify = getattr(instrument, "identify", None)
-        scpi = isinstance(getattr(type(instrument), "id", None), property)
+        # PyMeasure's ``id`` property exists on every Instrument; it asks only when SCPI.
+        scpi = (isinstance(getattr(type(instrument), "id", None), property)
+                and bool(getattr(instrument, "SCPI", True)))
         if not callable(identify) and not scpi:
             return self.identity
         try:

@@ -222,6 +222,8 @@ class SimulationConfig:
         seed: noise seed of the whole lab.
         awg_coupling_ohm: the resistor through which the function generator's
             output is summed into the TES bias node.
+        photon_rate: mean rate of photons on the detector, 1/s (each triggers the scope
+            when its pulse crosses the trigger level).
         fridge: the refrigerator model.
         bluefors_log: the vendor-style log directory.
         instruments: the servers.
@@ -235,6 +237,7 @@ class SimulationConfig:
     detector: Literal["A", "A30", "B"] = "A"
     seed: int = 0
     awg_coupling_ohm: float = 100e3
+    photon_rate: float = 20.0
     fridge: FridgeConfig = field(default_factory=FridgeConfig)
     bluefors_log: BlueforsLogConfig = field(default_factory=BlueforsLogConfig)
     instruments: InstrumentsConfig = field(default_factory=InstrumentsConfig)
@@ -250,6 +253,9 @@ class SimulationConfig:
                         raise ValueError(f"fridges.{where}.port {item.port} is already used by "
                                          f"{ports[item.port]}")
                     ports[item.port] = where
+        if not 0.0 <= self.photon_rate <= 1e5:
+            raise ValueError(f"photon_rate {self.photon_rate!r} is out of range; allowed: 0 to "
+                             "1e5 per second")
         if not self.awg_coupling_ohm > 0:
             raise ValueError(f"awg_coupling_ohm must be > 0 Ohm, got {self.awg_coupling_ohm!r}")
         if not 0.0 <= self.time_scale <= 1e6:

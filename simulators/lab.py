@@ -15,7 +15,8 @@
   loop), ``scope`` (the SQUID output on channel 1), ``sr830`` (the TES
   resistance at zero bias, for R(T)), ``keithley2400`` (a 10 kOhm bias
   load), ``awg33500`` (a function generator summed into the TES bias through
-  ``awg_coupling_ohm``, for dI/dV);
+  ``awg_coupling_ohm``, for dI/dV; its second output goes to the scope's
+  channel 2, a trigger source in phase with the modulation);
 * optionally a Bluefors-style log directory written while it runs.
 
 Interface: ``SimLab(config=None)``; ``start()``, ``stop()``, context
@@ -46,7 +47,12 @@ from simulators.physics.tes import (
     bias_for_resistance,
     resistance,
 )
-from simulators.physics.tes_bias_line import BiasLine, ModulatedReadout
+from simulators.physics.tes_bias_line import (
+    BiasLine,
+    GeneratorOutput,
+    GeneratorTrace,
+    ModulatedReadout,
+)
 from simulators.servers.awg33500 import AWG33500Server
 from simulators.servers.base import InstrumentServer
 from simulators.servers.bluefors_writer import BlueforsLogWriter
@@ -85,10 +91,15 @@ class SimLab:
         i_bias = bias_for_resistance(params, 0.2, t_bath=bath)
         self.tes.set_bias(i_bias, from_normal=True)
         self._bath_seen = bath
-        self.readout = TESReadout(self.tes, seed=cfg.seed)
+        self.readout = TESReadout(self.tes, rate=cfg.photon_rate, seed=cfg.seed)
+        self.readout.bath_check_s = 0.05  # each ask steps the fridge: not per scope segment
         # The bias node: the SIM928's DC current plus the generator through its coupling
         # resistor; the TES answers a modulation with its true small-signal response.
         self.bias_line = BiasLine(self.tes, r_couple=cfg.awg_coupling_ohm, lock=self.fridge.lock)
+        # The scope's channel 1 (SQUID output) and channel 2 (the generator's second output,
+        # a trigger) are sampled together, so a trigger on channel 2 fixes the drive's phase.
+        self.modulated = ModulatedReadout(self.readout, self.bias_line)
+        self.generator_ch2 = GeneratorTrace(self.modulated)
         self.sim928 = SIM928(on_bias_change=self.bias_line.set_source_current)
         self.sim928.voltage = round(i_bias * self.sim928.r_bias, 3)  # biased as left last night
         self.sim928.output_on = True
@@ -124,11 +135,11 @@ class SimLab:
                 PFL102Server({1: self.readout.fll}, host=host, port=port, name=name)
             ),
             "scope": lambda: ScopeServer(  # the lab's clock: photons follow its time scale
-                {1: ModulatedReadout(self.readout, self.bias_line)}, seed=seed,
+                {1: self.modulated, 2: self.generator_ch2}, seed=seed,
                 clock=self.clock.now, host=host, port=port, name=name,
             ),
             "awg33500": lambda: AWG33500Server(
-                on_output=self.bias_line.follow(1), host=host, port=port, name=name
+                on_output=self._generator_output, host=host, port=port, name=name
             ),
             "sr830": lambda: SR830Server(
                 self._tes_resistance_at_zero_bias, seed=seed, host=host, port=port, name=name
@@ -164,6 +175,13 @@ class SimLab:
         if abs(bath - self._bath_seen) > BATH_FOLLOW_K:
             self._bath_seen = bath
             self.tes.refresh()
+
+    def _generator_output(self, channel: int, output: GeneratorOutput) -> None:
+        """Output 1 drives the TES bias line, output 2 the scope's channel 2."""
+        if channel == 1:
+            self.bias_line.set_generator(output)
+        elif channel == 2:
+            self.generator_ch2.output = output
 
     def _tes_resistance_at_zero_bias(self) -> float:
         """What the lock-in sees: R(T_bath) of the unbiased TES plus the shunt in series."""

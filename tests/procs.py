@@ -33,13 +33,14 @@ def free_port() -> int:
 class Service:
     """A child process running ``python -m daq.cli ...`` (or any module) with captured output."""
 
-    def __init__(self, *args: str, name: str = "", env: dict[str, str] | None = None) -> None:
+    def __init__(self, *args: str, name: str = "", env: dict[str, str] | None = None,
+                 cwd: Path = ROOT) -> None:
         self.args = list(args)
         self.name = name or args[0]
         self.lines: list[str] = []
         self._queue: queue.Queue[str | None] = queue.Queue()
         self.proc = subprocess.Popen(
-            [sys.executable, *args], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            [sys.executable, *args], cwd=cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True,
             env={**os.environ, **env} if env else None,
         )
@@ -108,6 +109,10 @@ def sim_lab_config(tmp_path: Path, *, time_scale: float = 1.0,
     bus["heartbeat_s"] = 0.5
     data["daemon"]["control"]["bind"] = f"tcp://127.0.0.1:{free_port()}"
     data["daemon"]["state_dir"] = str(tmp_path / "state")  # each test its own restart state
+    if data.get("alarms") is not None:  # the alarm service: its own port and state
+        data["alarms"]["bind"] = data["daemon"]["alarms_url"] = \
+            f"tcp://127.0.0.1:{free_port()}"
+        data["alarms"]["state_dir"] = str(tmp_path / "state")
     logger = data["logger"]
     logger["endpoint"] = data["daemon"]["logger_url"] = f"tcp://127.0.0.1:{free_port()}"
     logger["history_endpoint"] = f"tcp://127.0.0.1:{free_port()}"

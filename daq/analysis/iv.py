@@ -175,6 +175,8 @@ def analyze_iv(
     offset_branch: Literal["superconducting", "normal"] = "superconducting",
     seed_points: int = 5,
     n_sigma: float = 6.0,
+    resolution_a: float = 0.0,
+    superconducting: np.ndarray | None = None,
 ) -> IVResult:
     """Analyse one I-V sweep of one polarity.
 
@@ -188,6 +190,14 @@ def analyze_iv(
         offset_branch: which branch defines the zero of the TES current.
         seed_points: points that seed each branch's line.
         n_sigma: acceptance band of a branch line in units of its seed's scatter.
+        resolution_a: smallest scatter to assume, in TES current (A): the readout's
+            resolution, e.g. a digitizer's quantisation step / sqrt(12) over the gain.
+            Quantised data without noise lie on a staircase whose seed may have no
+            scatter at all; the band must still admit the staircase.
+        superconducting: boolean mask of points known to be superconducting (e.g.
+            measured after the sweep saw the TES latch, with their own readout
+            settings); they make the superconducting line instead of a line grown
+            from the lowest biases.
 
     Returns:
         The analysed sweep.
@@ -212,11 +222,15 @@ def analyze_iv(
     i_b = sign * b
     raw = sign * v / circuit.gain_v_per_a  # TES current plus an unknown offset, A
     r_sh = circuit.r_shunt_ohm
-    floor = 1e-9 * float(np.max(np.abs(raw - np.median(raw)))) + 1e-15
+    floor = max(1e-9 * float(np.max(np.abs(raw - np.median(raw)))) + 1e-15, resolution_a)
 
     by_bias = np.argsort(i_b, kind="stable")
-    lowest = grow_line(i_b, raw, _seed(by_bias, seed_points, b.size), n_sigma=n_sigma,
-                       floor=floor)
+    known = None if superconducting is None else np.asarray(superconducting, dtype=bool)
+    if known is not None and known.shape == b.shape and known.sum() >= 3:
+        lowest = fit_line(i_b, raw, known)
+    else:
+        lowest = grow_line(i_b, raw, _seed(by_bias, seed_points, b.size), n_sigma=n_sigma,
+                           floor=floor)
     normal_fit = grow_line(i_b, raw, _seed(by_bias[::-1], seed_points, b.size),
                            n_sigma=n_sigma, floor=floor)
     # The lowest biases are superconducting only if their line is steeper than the normal one.

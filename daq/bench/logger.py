@@ -1,7 +1,8 @@
 """``qupdaq bench logger``: the archive path end to end, against baselines measured in the same run.
 
-Ours: a daemon-side :class:`daq.reliable.ReliableSender` (messages stamped
-as the daemon's outbound stage does) -> a ``qupdaq logger`` process
+Ours: a daemon-side :class:`daq.reliable.ReliableSender` with its spool on
+disk (messages stamped as the daemon's outbound stage does; MSGS batches once
+the logger says it takes them) -> a ``qupdaq logger`` process
 (SQLite + HDF5, the default config, ``synchronous=FULL``) -> acknowledged.
 The clock runs from the first send to the last acknowledgement, so every
 figure counts only data that is durable. Afterwards the store is read back
@@ -22,7 +23,8 @@ Baselines, same rows / records, same machine, same run:
   with arrays of 100 rows per call (only when qcodes is installed:
   ``pip install 'qup-daq[bench]'``).
 
-Goals: scalar path >= 10x QCoDeS add_result rows/s; record path >= 100 MB/s.
+Goals: scalar path >= 10x QCoDeS add_result rows/s; record path >= 100 MB/s and
+>= 0.5x raw h5py.
 """
 
 from __future__ import annotations
@@ -94,9 +96,17 @@ class _Logger:
 
 def _send_all(endpoint: str, msgs: list[Message], pub: str, epoch: int) -> float:
     """Send stamped messages, wait for every ack; return the seconds from first send to last ack."""
-    sender = ReliableSender(endpoint, pub=pub, epoch=epoch, resend_after_s=30.0)
+    # The daemon's spool: on disk (payloads in its segment files), as in a lab.
+    sender = ReliableSender(endpoint, pub=pub, epoch=epoch, resend_after_s=30.0,
+                            spool_path=Path(tempfile.mkdtemp(prefix="qupdaq-spool-"))
+                            / "spool.sqlite")
     try:
-        if not sender.flush(10):  # the HELLO round trip: connected before the clock starts
+        # Before the clock starts: connected (the HELLO round trip), and the logger has said
+        # that it takes batches (in its first data ACK, here of a status message).
+        warmup = messages.status("bench", "warmup", "connected")
+        warmup.seq, warmup.epoch, warmup.pub = 0, epoch, pub
+        sender.send(warmup)
+        if not sender.flush(10):
             raise RuntimeError("logger did not answer")
         start = time.perf_counter()
         for i, msg in enumerate(msgs):
@@ -235,8 +245,8 @@ def main(scale: float = 1.0) -> int:
     rec_bytes = record.nbytes
     print("qupdaq bench logger: ReliableSender -> logger process (SQLite WAL FULL + HDF5) -> "
           "ack; this machine, same run")
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores; rates count only "
-          "acknowledged (durable) data")
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, load "
+          f"{os.getloadavg()[0]:.2f} at the start; rates count only acknowledged (durable) data")
     header = (f"{'case':<26}{'impl':<30}{'n':>10}{'s':>9}{'rows/s':>12}{'MB/s':>9}"
               f"{'ratio':>10}{'loss':>6}")
     print(header)
@@ -294,5 +304,7 @@ def main(scale: float = 1.0) -> int:
         mbps = n_records * rec_bytes / ours_rec / 1e6
         print(f"goal records >= 100 MB/s sustained: {mbps:.0f} MB/s "
               f"{'met' if mbps >= 100 else 'NOT met'}")
+        print(f"goal records >= 0.5x raw h5py: {raw_h5 / ours_rec:.2f}x "
+              f"{'met' if raw_h5 / ours_rec >= 0.5 else 'NOT met'}")
         print(f"loss (sent - stored, must be 0): {lost}")
     return 0 if lost == 0 else 1

@@ -10,6 +10,7 @@ Every stream carries a per-publisher-session sequence number
 are always seen.
 """
 
+from daq.bus.batching import ScalarBatcher
 from daq.bus.broker import Broker, BrokerEndpoints
 from daq.bus.gaps import Gap, GapTracker
 from daq.bus.publisher import Publisher
@@ -22,5 +23,6 @@ __all__ = [
     "GapTracker",
     "Publisher",
     "PublisherState",
+    "ScalarBatcher",
     "Subscriber",
 ]

@@ -34,6 +34,7 @@ import zmq
 from daq import messages
 from daq.errors import BusError, MessageDecodeError
 from daq.failpoints import failpoint
+from daq.links import keep_alive
 from daq.security import ClientKeys, CurveServerConfig, Gatekeeper, arm_client
 
 log = logging.getLogger(__name__)
@@ -153,6 +154,7 @@ class Broker:
             for sock in (xsub, xpub):
                 sock.setsockopt(zmq.SNDHWM, self.hwm)
                 sock.setsockopt(zmq.RCVHWM, self.hwm)
+                keep_alive(sock)
                 sock.setsockopt(zmq.LINGER, 0)
             self._arm(xsub, "broker-publish", {"publisher"})
             self._arm(xpub, "broker-subscribe", {"publisher", "subscriber"})

@@ -26,12 +26,14 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Any
 
 import zmq
 
 from daq import messages
 from daq.bus.gaps import GapTracker
 from daq.errors import BusError, MessageDecodeError
+from daq.links import keep_alive
 from daq.messages import Kind, Message
 from daq.security import ClientKeys, arm_client
 
@@ -86,6 +88,7 @@ class Subscriber:
         self._sock = self._ctx.socket(zmq.SUB)
         self._sock.setsockopt(zmq.RCVHWM, hwm)
         self._sock.setsockopt(zmq.LINGER, 0)
+        keep_alive(self._sock)
         for prefix in {*self.prefixes, "hb/"}:
             self._sock.setsockopt(zmq.SUBSCRIBE, prefix.encode("ascii"))
         self.curve = curve
@@ -130,7 +133,18 @@ class Subscriber:
         return None
 
     def _receive_one(self) -> Message | None:
-        frames = self._sock.recv_multipart(copy=False)
+        sock = self._sock
+        # Topic and header are small: plain copies are cheaper than zmq.Frame objects. The
+        # payload is taken without a copy when it is big (a record), copied when small.
+        frames: list[Any] = [sock.recv()]
+        if sock.get(zmq.RCVMORE):
+            frames.append(sock.recv())
+        if len(frames) == 2 and sock.get(zmq.RCVMORE):
+            frame = sock.recv(copy=False)
+            frames.append(frame.bytes if len(frame) < 65536 else frame)
+            while frame.more:  # not one of ours: let decode refuse it
+                frame = sock.recv(copy=False)
+                frames.append(frame)
         try:
             msg = messages.decode(frames)
         except MessageDecodeError as exc:

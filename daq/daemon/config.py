@@ -5,6 +5,8 @@
     daemon:
       name: daemon-fridge1             # publisher name on the bus
       logger_url: tcp://127.0.0.1:7120 # reliable path; omit to run without a logger
+      alarms_url: tcp://127.0.0.1:7130 # the alarm service's ops endpoint: the control ops
+                                       # alarm_list/ack/shelve/unshelve are forwarded there
       status_period_s: 2.0             # how often every instrument's status is republished
       stale_after_periods: 3           # a channel without a fresh value for this many periods
       state_dir: state                 # what must survive a restart (the spool, a driver's
@@ -101,6 +103,7 @@ class DaemonSettings:
 
     name: str = "daemon"
     logger_url: str | None = None
+    alarms_url: str | None = None
     status_period_s: float = 2.0
     stale_after_periods: float = 3.0
     control: ControlEndpointConfig = field(default_factory=ControlEndpointConfig)

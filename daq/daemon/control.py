@@ -7,7 +7,9 @@ Protocol: a client (DEALER, :class:`daq.client.Lab`) sends one JSON frame
 "..."}``. ``op`` is ``ping``, ``list``, ``get``, ``set`` or ``call``, or one of
 the lease operations (:mod:`daq.daemon.leases`): ``lease`` ``{holder, targets,
 ttl_s}`` answers ``{lease: token}``; ``renew`` and ``release`` take ``{lease}``;
-a ``set``/``call`` on a leased target must carry the ``lease`` token.
+a ``set``/``call`` on a leased target must carry the ``lease`` token. The alarm
+operations ``alarm_list`` (read-only), ``alarm_ack``, ``alarm_shelve`` and
+``alarm_unshelve`` are forwarded to the alarm service (:mod:`daq.daemon.alarm_ops`).
 
 Order of checks, all before the request reaches the instrument: the frame
 is JSON with a known op; the target exists; the client's role allows the op
@@ -38,6 +40,7 @@ from typing import Any
 import zmq
 
 from daq import messages
+from daq.daemon.alarm_ops import ALARM_OPS, READ_ONLY_ALARM_OPS, AlarmForwarder
 from daq.daemon.audit import fit_audit
 from daq.daemon.config import ControlEndpointConfig
 from daq.daemon.leases import LeaseTable
@@ -50,10 +53,10 @@ from daq.security import Gatekeeper, user_key
 
 log = logging.getLogger(__name__)
 
-READ_ONLY_OPS = frozenset({"ping", "list", "get"})
+READ_ONLY_OPS = frozenset({"ping", "list", "get"}) | READ_ONLY_ALARM_OPS
 MAX_LIST_WAITERS = 256
 LEASE_OPS = frozenset({"lease", "renew", "release"})
-ALL_OPS = READ_ONLY_OPS | {"set", "call"} | LEASE_OPS
+ALL_OPS = READ_ONLY_OPS | {"set", "call"} | LEASE_OPS | set(ALARM_OPS)
 MAX_REQUEST_BYTES = 64 * 1024
 LIST_TIMEOUT_S = 3.0
 
@@ -88,9 +91,12 @@ class ControlServer:
         *,
         daemon_name: str,
         context: zmq.Context | None = None,
+        alarm_ops: AlarmForwarder | None = None,
     ) -> None:
         self.config = config
         self.workers = workers
+        # Alarm ops (daq.daemon.alarm_ops): forwarded to the alarm service by this thread.
+        self.alarm_ops = alarm_ops or AlarmForwarder()
         self.limits = limits
         self._emit = emit
         self.daemon_name = daemon_name
@@ -158,6 +164,7 @@ class ControlServer:
             self._ready.set()
             return
         self._ready.set()
+        self.alarm_ops.open(self.ctx)
         log.info("control endpoint on %s (%s)", self.endpoint,
                  "CURVE" if self.config.curve else "loopback, no keys")
         try:
@@ -171,6 +178,7 @@ class ControlServer:
                             break
                         self._on_request_guarded(frames)
                 self._advance_round()
+                self.alarm_ops.pump(self._finish)
                 while True:
                     try:
                         identity, reply = self._replies.get_nowait()
@@ -182,6 +190,7 @@ class ControlServer:
             log.exception("control endpoint thread died")
             raise
         finally:
+            self.alarm_ops.close()
             sock.close()
 
     # ---- requests ----------------------------------------------------------------------------
@@ -240,6 +249,9 @@ class ControlServer:
             return
         if op == "list":
             self._join_round(identity, request, who)
+            return
+        if op in ALARM_OPS:
+            self.alarm_ops.forward(identity, request, who, self._finish)
             return
         if op in LEASE_OPS:
             self._lease_op(identity, request, who)

@@ -18,10 +18,11 @@ from functools import partial
 
 from daq import messages
 from daq.config import LabConfig
+from daq.daemon.alarm_ops import AlarmForwarder
 from daq.daemon.check import check_config
 from daq.daemon.control import ControlServer
 from daq.daemon.enforce import TripEnforcer
-from daq.daemon.outbound import OutboundStage
+from daq.daemon.outbound import BATCH_S, OutboundStage
 from daq.daemon.safety import Interlocks, Limits, Trip
 from daq.daemon.worker import InstrumentWorker, warm_up_visa
 from daq.dastard.bridge import DastardBridge
@@ -50,7 +51,7 @@ class Daemon:
             heartbeat_s=config.bus.heartbeat_s, hwm=config.bus.hwm,
             spool_path=settings.state_path / "spool.sqlite",
             logger_curve=config.keys_for("logger") if settings.logger_url else None,
-            bus_curve=config.keys_for("bus"),
+            bus_curve=config.keys_for("bus"), batch_s=BATCH_S,
         )
         # Import and check every driver here, in the main thread, before any worker starts:
         # concurrent first imports of pyvisa's backends from several threads can leave a
@@ -67,7 +68,10 @@ class Daemon:
             for name, instrument in config.instruments.items()
         }
         self.control = ControlServer(settings.control, self.workers, Limits(config.limits),
-                                     self.emit, daemon_name=settings.name)
+                                     self.emit, daemon_name=settings.name,
+                                     alarm_ops=AlarmForwarder(
+                                         settings.alarms_url, curve=config.keys_for("alarms")
+                                         if settings.alarms_url else None))
         self.enforcer = TripEnforcer(
             lambda target, value, reason, done: self.control.submit_internal(
                 "enforce", target, value, reason, done),

@@ -2,13 +2,15 @@
 
 CSV (scalar streams), one row per stored sample or downsampled bucket::
 
-    t_ns,time_utc,value,min,max,count
-    1732470000000000000,2024-11-24T17:40:00.000000000Z,0.0123,0.0123,0.0123,1
+    t_ns,time_utc,value,min,max,count,quality
+    1732470000000000000,2024-11-24T17:40:00.000000000Z,0.0123,0.0123,0.0123,1,OK
 
-(a downsampled bucket has its mean as ``value`` and its start as time).
+(a downsampled bucket has its mean as ``value`` and its start as time). A
+reading the instrument flagged keeps the value it gave, and ``quality``
+names its flags (``OVERRANGE|SENSOR_ERROR``); never filter on ``value`` alone.
 
 HDF5: a scalar stream becomes datasets ``t_ns``, ``value``, ``min``,
-``max``, ``count`` at the root; a waveform stream becomes ``records``
+``max``, ``count``, ``quality`` (the flags as an integer) at the root; a waveform stream becomes ``records``
 (N, L), ``t0``, ``seq``, ``epoch`` copied from the archive's files. Root
 attributes: ``stream``, ``units``, ``t0_ns``, ``t1_ns`` and, for records,
 ``dt``, ``scale``, ``offset``, ``presamples``.
@@ -26,6 +28,7 @@ import h5py
 import numpy as np
 
 from daq.logger.sink import Store
+from drivers.readings import describe_quality
 
 _RELATIVE = re.compile(r"^-(\d+(?:\.\d+)?)([smhdw])$")
 _UNITS_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -77,11 +80,12 @@ def export_csv(store: Store, stream: str, t0: int, t1: int, out: Path) -> int:
     cols = store.samples(stream, t0, t1)
     with out.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["t_ns", "time_utc", "value", "min", "max", "count"])
-        for t, v, lo, hi, n in zip(cols["t"].tolist(), cols["value"].tolist(),
-                                   cols["min"].tolist(), cols["max"].tolist(),
-                                   cols["count"].tolist(), strict=True):
-            writer.writerow([t, _iso(t), repr(v), repr(lo), repr(hi), n])
+        writer.writerow(["t_ns", "time_utc", "value", "min", "max", "count", "quality"])
+        for t, v, lo, hi, n, q in zip(cols["t"].tolist(), cols["value"].tolist(),
+                                      cols["min"].tolist(), cols["max"].tolist(),
+                                      cols["count"].tolist(), cols["quality"].tolist(),
+                                      strict=True):
+            writer.writerow([t, _iso(t), repr(v), repr(lo), repr(hi), n, describe_quality(q)])
     return len(cols["t"])
 
 
@@ -95,7 +99,7 @@ def export_hdf5(store: Store, stream: str, t0: int, t1: int, out: Path,
         if not stream.startswith("wave/"):
             cols = store.samples(stream, t0, t1)
             for name, key in (("t_ns", "t"), ("value", "value"), ("min", "min"), ("max", "max"),
-                              ("count", "count")):
+                              ("count", "count"), ("quality", "quality")):
                 f.create_dataset(name, data=cols[key])
             return len(cols["t"])
         return _copy_records(store.records(stream, t0, t1), stream, f, storage_dir)

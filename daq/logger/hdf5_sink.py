@@ -24,6 +24,14 @@ Files are rotated every UTC hour (``hdf5_rotate: hour``) or only by size
 name), and when a stream's layout (record length, dtype, dt, scale, offset,
 units) changes, so every group holds records of one layout.
 
+Writing: the records of one stream in a batch are written with one
+``resize`` and one write per dataset. They usually arrive as one contiguous
+block of the reliable path's payload frame (the sender groups a batch by
+stream), and are then written from that block as they are, without a copy
+(:func:`contiguous_rows`). Chunks hold about :data:`CHUNK_BYTES` of records
+(whole rows): every flush writes each chunk it touched whole, so a small chunk
+keeps that cheap when many streams each add a few records per batch.
+
 Consistency: the file is flushed (``H5Fflush``) after every batch, before
 the SQL index commits, and only then acknowledged. Files use the default
 (oldest) HDF5 format, without SWMR status flags, so a file open at a kill -9
@@ -53,7 +61,39 @@ from daq.messages import Kind, Message
 log = logging.getLogger(__name__)
 
 _ARRAYS = (("t0", "<i8"), ("seq", "<i8"), ("epoch", "<i8"), ("quality", "<i8"))
-CHUNK_BYTES = 1 << 20
+CHUNK_BYTES = 64 << 10
+#: Rows per chunk of the per-record columns (t0, seq, epoch, quality).
+COLUMN_CHUNK = 1024
+
+
+def _buffer_owner(arr: np.ndarray) -> object | None:
+    """The object whose buffer ``arr`` views (through views and memoryviews), if any."""
+    base: object = arr
+    while isinstance(base, np.ndarray):
+        base = base.base
+    return base.obj if isinstance(base, memoryview) else base
+
+
+def contiguous_rows(arrays: list[np.ndarray]) -> np.ndarray | None:
+    """``arrays`` as one 2-D read-only view when they lie back to back in one buffer.
+
+    Records decoded from one reliable-path batch are views of its payload frame;
+    consecutive records of a stream are adjacent there. None when they are not
+    (the caller then stacks them, a copy).
+    """
+    first = arrays[0]
+    owner = _buffer_owner(first)
+    if owner is None or first.ndim != 1:
+        return None
+    row = first.nbytes
+    start = first.ctypes.data
+    for i, arr in enumerate(arrays):
+        if (arr.ctypes.data != start + i * row or arr.dtype != first.dtype
+                or arr.shape != first.shape or _buffer_owner(arr) is not owner):
+            return None
+    block = np.lib.stride_tricks.as_strided(first, shape=(len(arrays), first.size),
+                                            strides=(row, first.itemsize), writeable=False)
+    return block
 
 
 @dataclass(frozen=True)
@@ -84,6 +124,7 @@ class _OpenFile:
         self.key = key
         self.layouts: dict[str, _Layout] = {}
         self.rows: dict[str, int] = {}
+        self.datasets: dict[str, tuple[h5py.Dataset, ...]] = {}
 
 
 class Hdf5Sink(Sink):
@@ -167,28 +208,37 @@ class Hdf5Sink(Sink):
         assert f is not None
         for stream, items in pending.items():
             f.layouts.setdefault(stream, layouts[stream])
-            group = self._group(f, stream, items[0][1])
+            datasets = f.datasets.get(stream)
+            if datasets is None:
+                datasets = f.datasets[stream] = self._datasets(f, stream, items[0][1])
             n0 = f.rows.get(stream)
             if n0 is None:
-                n0 = int(group["records"].shape[0])
+                n0 = int(datasets[0].shape[0])
             n = len(items)
-            records = np.stack([m.data for _, m in items])  # type: ignore[misc]
-            group["records"].resize(n0 + n, axis=0)
-            group["records"][n0:n0 + n] = records
-            columns = {
-                "t0": [int(m.meta.get("t0", m.t)) for _, m in items],
-                "seq": [m.seq for _, m in items],
-                "epoch": [m.epoch for _, m in items],
-                "quality": [m.quality for _, m in items],
-            }
-            for name, values in columns.items():
-                group[name].resize(n0 + n, axis=0)
-                group[name][n0:n0 + n] = np.asarray(values, dtype=np.int64)
+            arrays = [m.data for _, m in items]
+            records = contiguous_rows(arrays)  # type: ignore[arg-type]
+            if records is None:
+                records = np.stack(arrays)  # type: ignore[arg-type]
+            columns = np.empty((4, n), dtype=np.int64)
+            columns[0] = [int(m.meta.get("t0", m.t)) for _, m in items]
+            columns[1] = [m.seq for _, m in items]
+            columns[2] = [m.epoch for _, m in items]
+            columns[3] = [m.quality for _, m in items]
+            # HDF5's own calls (extend, select, write): h5py's slicing costs more per call
+            # than the write itself, for every stream of every batch.
+            _append(datasets[0], n0, records)
+            for k in range(4):
+                _append(datasets[k + 1], n0, columns[k])
             f.rows[stream] = n0 + n
             for k, (i, _msg) in enumerate(items):
                 batch.locations[i] = RecordLocation(f.file_id, n0 + k)
         pending.clear()
         layouts.clear()
+
+    def _datasets(self, f: _OpenFile, stream: str, msg: Message) -> tuple[h5py.Dataset, ...]:
+        """The stream's datasets (records, then the columns of _ARRAYS), made if new."""
+        group = self._group(f, stream, msg)
+        return (group["records"], *(group[name] for name, _ in _ARRAYS))
 
     def _group(self, f: _OpenFile, stream: str, msg: Message) -> h5py.Group:
         if stream in f.handle:
@@ -203,7 +253,7 @@ class Hdf5Sink(Sink):
                              chunks=(rows_per_chunk, layout.length))
         for name, dtype in _ARRAYS:
             group.create_dataset(name, shape=(0,), maxshape=(None,), dtype=dtype,
-                                 chunks=(4096,))
+                                 chunks=(COLUMN_CHUNK,))
         group.attrs.update({"stream": stream, "units": layout.units, "dt": layout.dt,
                             "scale": layout.scale, "offset": layout.offset,
                             "presamples": layout.presamples})
@@ -296,6 +346,20 @@ class Hdf5Sink(Sink):
     def close(self) -> None:
         """Close the current file and mark it closed in the index."""
         self._close_current()
+
+
+def _append(dataset: h5py.Dataset, n0: int, rows: np.ndarray) -> None:
+    """Write ``rows`` at row ``n0`` of ``dataset``, extending it to ``n0 + len(rows)``."""
+    n = rows.shape[0]
+    shape = (n0 + n, *rows.shape[1:])
+    dsid = dataset.id
+    dsid.set_extent(shape)
+    file_space = dsid.get_space()
+    file_space.select_hyperslab((n0, *(0 for _ in rows.shape[1:])), rows.shape)
+    memory_space = h5py.h5s.create_simple(rows.shape)
+    if not rows.flags.c_contiguous:
+        rows = np.ascontiguousarray(rows)
+    dsid.write(memory_space, file_space, rows)
 
 
 def _truncate(handle: h5py.File, committed: dict[str, int]) -> None:

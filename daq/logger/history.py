@@ -15,8 +15,16 @@ in the reply::
     {"op": "gaps", "stream": optional}      -> {"ok": true, "gaps": [{stream, epoch, first, last,
                                                                     reason}]}
     {"op": "events", "stream"?, "kind"?, "t0"?, "t1"?, "limit"?} -> {"ok": true, "events": [...]}
+        also "prefix": streams under it (``alarm/alarms/``), "latest": true: each stream's
+        newest event only; every event is {stream, kind, t, epoch, seq, quality, units, meta}
     {"op": "records", "stream": s, "t0": ns, "t1": ns} -> {"ok": true, "records": [{path, row,
                                                                     epoch, seq, t0, length}]}
+    {"op": "run_index", "procedure"?, "sample"?, "status"?, "t0"?, "t1"?, "limit"?}
+        -> {"ok": true, "runs": [{run, procedure, recipe, sample, operator, status, t_start,
+                                  t_stop, path, points, pauses, summary}], "directory": storage}
+           measurement runs (daq.runs), oldest first; path is relative to the storage directory
+    {"op": "run_entry", "run": id}          -> {"ok": true, "run": {...as above}, "file": the
+                                               run's HDF5 file (absolute, on the logger's host)}
     {"op": "status"}                        -> {"ok": true, "status": {counters of the logger}}
 
 A refused request gets ``{"ok": false, "error": "..."}``. ``query``
@@ -36,6 +44,7 @@ import numpy as np
 import zmq
 
 from daq.errors import BusError, QupdaqError
+from daq.links import keep_alive
 from daq.messages import now_ns
 from daq.names import stream_name
 from daq.security import ClientKeys, arm_client
@@ -63,6 +72,7 @@ class HistoryClient:
         ctx = context or zmq.Context.instance()
         self._sock = ctx.socket(zmq.DEALER)
         self._sock.setsockopt(zmq.LINGER, 0)
+        keep_alive(self._sock)
         arm_client(self._sock, curve)
         self._sock.connect(url)
 
@@ -141,6 +151,24 @@ class HistoryClient:
         """One run with its events, record files and streams."""
         return dict(self.request("run", run=run_id)[0]["run"])
 
+    def run_index(self, *, procedure: str | None = None, sample: str | None = None,
+                  status: str | None = None, t0_ns: int | None = None,
+                  t1_ns: int | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+        """Measurement runs (one row each: procedure, sample, status, file, points, result's
+        numbers), oldest first, filtered by the fields given."""
+        fields: dict[str, Any] = {"limit": int(limit)}
+        for key, value in (("procedure", procedure), ("sample", sample), ("status", status),
+                           ("t0", t0_ns), ("t1", t1_ns)):
+            if value is not None:
+                fields[key] = value
+        return list(self.request("run_index", **fields)[0]["runs"])
+
+    def run_entry(self, run_id: str) -> tuple[dict[str, Any], str]:
+        """One measurement run's index row and its HDF5 file's path on the logger's host
+        (open it with :func:`daq.runs.open_run`)."""
+        header = self.request("run_entry", run=run_id)[0]
+        return dict(header["run"]), str(header["file"])
+
     def gaps(self, stream: str | None = None) -> list[dict[str, Any]]:
         """Recorded gaps (optionally of one stream)."""
         fields = {} if stream is None else {"stream": stream_name(stream)}
@@ -149,6 +177,17 @@ class HistoryClient:
     def events(self, **filters: Any) -> list[dict[str, Any]]:
         """Events filtered by ``stream``, ``kind``, ``t0``, ``t1``, ``limit``."""
         return list(self.request("events", **filters)[0]["events"])
+
+    def events_under(self, prefix: str, *, kind: str | None = None, t0_ns: int | None = None,
+                     t1_ns: int | None = None, latest: bool = False,
+                     limit: int = 1000) -> list[dict[str, Any]]:
+        """Stored events of the streams under ``prefix`` (``alarm/alarms/``) in [t0, t1],
+        oldest first; with ``latest`` only the newest event of each stream."""
+        fields: dict[str, Any] = {"prefix": prefix, "latest": latest, "limit": int(limit)}
+        for key, value in (("kind", kind), ("t0", t0_ns), ("t1", t1_ns)):
+            if value is not None:
+                fields[key] = value
+        return list(self.request("events", **fields)[0]["events"])
 
     def records(self, stream: str, t0_ns: int, t1_ns: int) -> list[dict[str, Any]]:
         """Index entries (file path, row, seq, t0) of a waveform stream's records."""

@@ -183,15 +183,34 @@ class HistoryServer:
             wanted = None if req.get("stream") is None else _text(req, "stream")
             return {"gaps": store.gaps(wanted)}, []
         if op == "events":
-            filters = {k: _text(req, k) for k in ("stream", "kind") if k in req}
+            filters = {k: _text(req, k) for k in ("stream", "kind", "prefix") if k in req}
             window = {k: _int(req, k, 0) for k in ("t0", "t1") if k in req}
+            latest = req.get("latest", False)
+            if not isinstance(latest, bool):
+                raise RequestError(f"'latest' must be true or false, got {latest!r}")
+            limit = _int(req, "limit", 1000)
+            if not 1 <= limit <= MAX_POINTS:
+                raise RequestError(f"limit must be 1..{MAX_POINTS}, got {limit}")
             return {"events": store.events(**filters, **window,  # type: ignore[arg-type]
-                                           limit=_int(req, "limit", 1000))}, []
+                                           limit=limit, latest=latest)}, []
         if op == "records":
             return {"records": store.records(_text(req, "stream"), _int(req, "t0", 0),
                                              _int(req, "t1", now_ns()))}, []
+        if op == "run_index":  # measurement runs (daq.logger.run_sink)
+            run_filters = {k: _text(req, k) for k in ("procedure", "sample", "status")
+                           if k in req}
+            run_span = {k: _int(req, k, 0) for k in ("t0", "t1") if k in req}
+            return {"runs": store.run_index(**run_filters, **run_span,  # type: ignore[arg-type]
+                                            limit=_int(req, "limit", 1000)),
+                    "directory": str(self.config.storage_dir.resolve())}, []
+        if op == "run_entry":
+            entry = store.run_entry(_text(req, "run"))
+            if entry is None:
+                raise RequestError(f"no measurement run {req.get('run')!r}")
+            return {"run": entry, "file": str((self.config.storage_dir / entry["path"])
+                                              .resolve())}, []
         raise RequestError(f"unknown op {op!r} (query, streams, runs, run, gaps, events, "
-                           "records, status)")
+                           "records, run_index, run_entry, status)")
 
 
 def _text(req: dict[str, Any], key: str) -> str:

@@ -75,12 +75,12 @@ class Replies:
             for epoch, streams in by_epoch.items():
                 acked = ledger.acked(epoch, streams)
                 acked.update(self.acks.get(peer, {}).pop(epoch, {}))
-                if acked:
-                    out.append((peer, reliable.ack_frames(epoch, acked)))
+                if acked:  # data acks say that this logger takes MSGS batches
+                    out.append((peer, reliable.ack_frames(epoch, acked, batch=True)))
         for peer, per_epoch in self.acks.items():
             for epoch, acked in per_epoch.items():
                 if acked:
-                    out.append((peer, reliable.ack_frames(epoch, acked)))
+                    out.append((peer, reliable.ack_frames(epoch, acked, batch=True)))
         for peer, epoch in self.sessions:
             out.append((peer, reliable.ack_frames(epoch, ledger.acked(epoch))))
         for peer, epoch, streams in self.closed:

@@ -37,6 +37,12 @@ per-stream sequence number within it.
     open), ``run``.
 ``runs``
     ``run`` (id), ``stream``, ``t_start``, ``t_stop`` (NULL while running), ``meta`` (JSON).
+``run_index``
+    measurement runs (:mod:`daq.logger.run_sink`): ``run`` (key), ``procedure``,
+    ``recipe``, ``sample``, ``operator``, ``status`` (running, completed, aborted,
+    failed), ``t_start``, ``t_stop``, ``path`` (the run's HDF5 file, relative to the
+    storage directory), ``points`` (JSON per stream), ``pauses``, ``summary`` (JSON:
+    the result's numbers); indexed on ``t_start``.
 ``gaps``
     messages that will never arrive: ``id``, ``channel_id``, ``epoch``,
     ``seq_first``, ``seq_last`` (inclusive), ``reason`` (``superseded``: the
@@ -60,7 +66,7 @@ per-stream sequence number within it.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 2  # 2: publishers (tables are only ever added: 1 opens as 2)
+SCHEMA_VERSION = 3  # 2: publishers, 3: run_index (tables are only ever added: 1 opens as 3)
 
 _COMMON_TAIL = [
     "CREATE INDEX IF NOT EXISTS events_time ON events (channel_id, t)",
@@ -69,6 +75,7 @@ _COMMON_TAIL = [
     "CREATE INDEX IF NOT EXISTS records_file ON records (file_id, channel_id, row)",
     "CREATE INDEX IF NOT EXISTS gaps_stream ON gaps (channel_id, epoch)",
     "CREATE INDEX IF NOT EXISTS progress_pub ON progress (pub, closed)",
+    "CREATE INDEX IF NOT EXISTS run_index_time ON run_index (t_start)",
 ]
 
 SQLITE_DDL = [
@@ -103,6 +110,10 @@ SQLITE_DDL = [
     " closed INTEGER NOT NULL, PRIMARY KEY (channel_id, epoch))",
     "CREATE TABLE IF NOT EXISTS publishers (pub TEXT PRIMARY KEY, identity TEXT NOT NULL,"
     " epoch INTEGER NOT NULL, t_changed INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS run_index (run TEXT PRIMARY KEY, procedure TEXT NOT NULL,"
+    " recipe TEXT NOT NULL, sample TEXT NOT NULL, operator TEXT NOT NULL, status TEXT NOT NULL,"
+    " t_start INTEGER NOT NULL, t_stop INTEGER, path TEXT NOT NULL, points TEXT NOT NULL,"
+    " pauses INTEGER NOT NULL, summary TEXT NOT NULL)",
     *_COMMON_TAIL,
 ]
 
@@ -138,5 +149,9 @@ POSTGRES_DDL = [
     " closed BIGINT NOT NULL, PRIMARY KEY (channel_id, epoch))",
     "CREATE TABLE IF NOT EXISTS publishers (pub TEXT PRIMARY KEY, identity TEXT NOT NULL,"
     " epoch BIGINT NOT NULL, t_changed BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS run_index (run TEXT PRIMARY KEY, procedure TEXT NOT NULL,"
+    " recipe TEXT NOT NULL, sample TEXT NOT NULL, operator TEXT NOT NULL, status TEXT NOT NULL,"
+    " t_start BIGINT NOT NULL, t_stop BIGINT, path TEXT NOT NULL, points TEXT NOT NULL,"
+    " pauses BIGINT NOT NULL, summary TEXT NOT NULL)",
     *_COMMON_TAIL,
 ]

@@ -44,6 +44,7 @@ import zmq
 
 from daq import messages, reliable
 from daq.errors import BusError, MessageDecodeError
+from daq.links import keep_alive
 from daq.logger.config import LoggerConfig
 from daq.logger.history_server import HistoryServer
 from daq.logger.stats import LoggerStats
@@ -167,6 +168,7 @@ class LoggerService:
         wake = self._ctx.socket(zmq.PAIR)
         try:
             sock.setsockopt(zmq.LINGER, 1000)
+            keep_alive(sock)
             # Inbound HWM is flow control, not loss: a full queue stops reading the peer's TCP
             # stream, so a flood (or a slow store) pushes back instead of growing memory.
             sock.setsockopt(zmq.RCVHWM, 2 * self.config.batch_size)
@@ -264,9 +266,13 @@ class LoggerService:
         """Receive up to ``room`` frame sets without blocking; return how many were kept."""
         kept = 0
         for _ in range(max(1, room)):
+            if kept >= max(1, room):  # a MSGS brought many at once
+                break
             try:
-                # Copies are cheaper for small frames; with CURVE the frames' User-Id is needed.
-                frames = sock.recv_multipart(zmq.NOBLOCK, copy=not self._curve)
+                # Copies are cheaper for small frames, but a MSGS payload frame of megabytes is
+                # taken as it is (records are views of it up to the HDF5 write); with CURVE
+                # the frames' User-Id is needed too.
+                frames = sock.recv_multipart(zmq.NOBLOCK, copy=False)
             except zmq.Again:
                 break
             self.stats.received += 1
@@ -285,8 +291,13 @@ class LoggerService:
             except Exception as exc:  # whatever a hostile frame provokes, never fatal
                 self._malformed(exc)
                 continue
-            batch.append((peer, parsed))
-            kept += 1
+            if isinstance(parsed, list):  # MSGS: many messages in one frame set
+                batch.extend((peer, msg) for msg in parsed)
+                kept += len(parsed)
+                self.stats.received += len(parsed) - 1
+            else:
+                batch.append((peer, parsed))
+                kept += 1
         return kept
 
     def _malformed(self, exc: BaseException) -> None:

@@ -76,6 +76,39 @@ class RecordLocation:
     row: int
 
 
+@dataclass(frozen=True)
+class RunIndexRow:
+    """One measurement run in the ``run_index`` table (written by the run sink).
+
+    Attributes:
+        run: the run id.
+        procedure: what it measured (``iv``, ``impedance``, ...).
+        recipe: the recipe's name.
+        sample: what was measured.
+        operator: who ran it.
+        status: running, completed, aborted or failed.
+        t_start: start, ns since the epoch.
+        t_stop: stop (None while running).
+        path: its HDF5 file, relative to the storage directory.
+        points_json: points per stream, JSON ``{stream: n}``.
+        pauses: how often it was suspended.
+        summary_json: the result's top-level numbers, JSON.
+    """
+
+    run: str
+    procedure: str
+    recipe: str
+    sample: str
+    operator: str
+    status: str
+    t_start: int
+    t_stop: int | None
+    path: str
+    points_json: str
+    pauses: int
+    summary_json: str
+
+
 @dataclass
 class Batch:
     """What one write cycle stores.
@@ -89,6 +122,7 @@ class Batch:
             ``lost before spooling`` or a sender's own, see :mod:`daq.logger.ledger`).
         progress: the new progress rows of every stream this batch touched.
         publishers: owners of publisher names that changed (identity, session).
+        run_index: measurement runs this batch changed; filled by the run sink.
     """
 
     messages: list[Message] = field(default_factory=list)
@@ -96,6 +130,7 @@ class Batch:
     gaps: list[tuple[Gap, str]] = field(default_factory=list)
     progress: list[Progress] = field(default_factory=list)
     publishers: list[PublisherRecord] = field(default_factory=list)
+    run_index: list[RunIndexRow] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -194,15 +229,17 @@ class Store(Sink):
 
     @abc.abstractmethod
     def series(self, stream: str, t0: int, t1: int, max_points: int) -> Series:
-        """Scalar history in [t0, t1] ns, min/max decimated to at most ``max_points``."""
+        """Scalar history in [t0, t1] ns, min/max decimated to at most ``max_points``; a
+        flagged reading is NaN (a gap), never a number on a plot."""
 
     @abc.abstractmethod
     def samples(self, stream: str, t0: int, t1: int) -> dict[str, np.ndarray]:
         """Every stored sample and downsampled bucket in [t0, t1] (export).
 
-        Returns arrays ``t``, ``value``, ``min``, ``max``, ``count`` sorted by
-        time; a raw sample has min = max = value and count 1, a downsampled
-        bucket its mean as value.
+        Returns arrays ``t``, ``value``, ``min``, ``max``, ``count``, ``quality``
+        sorted by time; a raw sample has min = max = value, count 1 and its
+        flags (a flagged reading keeps the value the instrument gave), a
+        downsampled bucket its mean as value and quality 0.
         """
 
     @abc.abstractmethod
@@ -212,8 +249,10 @@ class Store(Sink):
     @abc.abstractmethod
     def events(self, *, stream: str | None = None, kind: str | None = None,
                t0: int | None = None, t1: int | None = None,
-               limit: int = 1000) -> list[dict[str, Any]]:
-        """Status, alarm, audit and run events, oldest first."""
+               limit: int = 1000, prefix: str | None = None,
+               latest: bool = False) -> list[dict[str, Any]]:
+        """Status, alarm, audit and run events, oldest first (``prefix``: streams under it;
+        ``latest``: only each stream's newest)."""
 
     @abc.abstractmethod
     def gaps(self, stream: str | None = None) -> list[dict[str, Any]]:
@@ -230,6 +269,16 @@ class Store(Sink):
     @abc.abstractmethod
     def records(self, stream: str, t0: int, t1: int) -> list[dict[str, Any]]:
         """Index entries of the waveform records of ``stream`` in [t0, t1]."""
+
+    @abc.abstractmethod
+    def run_index(self, *, procedure: str | None = None, sample: str | None = None,
+                  status: str | None = None, t0: int | None = None, t1: int | None = None,
+                  limit: int = 1000) -> list[dict[str, Any]]:
+        """Measurement runs (``run_index`` rows) started in [t0, t1], oldest first."""
+
+    @abc.abstractmethod
+    def run_entry(self, run: str) -> dict[str, Any] | None:
+        """One measurement run's ``run_index`` row (None: unknown run)."""
 
     @abc.abstractmethod
     def downsample(self, stream: str, before_ns: int, bucket_ns: int) -> int:

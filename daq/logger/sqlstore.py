@@ -22,8 +22,11 @@ import numpy as np
 from daq.logger.decimate import bucket_width, points_from_buckets
 from daq.logger.sink import Batch, Progress, PublisherRecord, Series, Store
 from daq.messages import SAMPLE_DTYPE, Kind, Message
+from drivers.readings import BAD
 
 _EVENT_KINDS = (Kind.STATUS, Kind.ALARM, Kind.AUDIT, Kind.RUN)
+#: A sample's value where the instrument did not flag it, else NULL (SQLite and PostgreSQL).
+_GOOD_VALUE = f"CASE WHEN q & {int(BAD)} = 0 THEN NULLIF(value, 'NaN') END"
 
 
 class SqlStore(Store):
@@ -157,6 +160,18 @@ class SqlStore(Store):
                 " ON CONFLICT (pub) DO UPDATE SET identity = excluded.identity,"
                 " epoch = excluded.epoch, t_changed = excluded.t_changed",
                 [(p.pub, p.identity, p.epoch, now) for p in batch.publishers])
+        if batch.run_index:
+            self._executemany(
+                "INSERT INTO run_index (run, procedure, recipe, sample, operator, status, t_start,"
+                " t_stop, path, points, pauses, summary) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (run) DO UPDATE SET procedure = excluded.procedure,"
+                " recipe = excluded.recipe, sample = excluded.sample,"
+                " operator = excluded.operator, status = excluded.status,"
+                " t_start = excluded.t_start, t_stop = excluded.t_stop, path = excluded.path,"
+                " points = excluded.points, pauses = excluded.pauses, summary = excluded.summary",
+                [(r.run, r.procedure, r.recipe, r.sample, r.operator, r.status, r.t_start,
+                  r.t_stop, r.path, r.points_json, r.pauses, r.summary_json)
+                 for r in batch.run_index])
 
     def _run_event(self, msg: Message) -> None:
         run = msg.meta.get("run", msg.meta.get("run_id"))
@@ -294,8 +309,10 @@ class SqlStore(Store):
         if cid is None or t1 < t0:
             return empty
         width = bucket_width(t0, t1, max_points)
-        agg = self._execute("SELECT (t - ?) / ? AS b, COUNT(*), MIN(NULLIF(value, 'NaN')),"
-                            " MAX(NULLIF(value, 'NaN')), MIN(t),"
+        # A flagged reading is a gap on a plot, never a number: it stays out of the extremes
+        # (a bucket of only flagged samples is NaN) and comes back as NaN when raw.
+        agg = self._execute(f"SELECT (t - ?) / ? AS b, COUNT(*), MIN({_GOOD_VALUE}),"
+                            f" MAX({_GOOD_VALUE}), MIN(t),"
                             " MAX(t) FROM samples WHERE channel_id = ? AND t >= ? AND t <= ?"
                             " GROUP BY b", (t0, width, cid, t0, t1))
         rolls = self._execute("SELECT t, dt, n, COALESCE(vmin, 'NaN'), COALESCE(vmax, 'NaN')"
@@ -303,8 +320,9 @@ class SqlStore(Store):
                               " AND t >= ? AND t <= ? ORDER BY t", (cid, t0, t1))
         n_raw = sum(int(r[1]) for r in agg)
         if n_raw + 2 * len(rolls) <= max_points:
-            raw = self._execute("SELECT t, COALESCE(value, 'NaN') FROM samples WHERE channel_id = ? AND t >= ?"
-                                " AND t <= ? ORDER BY t", (cid, t0, t1))
+            raw = self._execute(f"SELECT t, COALESCE({_GOOD_VALUE}, 'NaN') FROM samples"
+                                " WHERE channel_id = ? AND t >= ? AND t <= ? ORDER BY t",
+                                (cid, t0, t1))
             arr = np.array(raw, dtype=SAMPLE_DTYPE) if raw else np.empty(0, SAMPLE_DTYPE)
             times, values = arr["t"], arr["value"]
             if rolls:
@@ -335,16 +353,16 @@ class SqlStore(Store):
         """Every sample and downsampled bucket of ``stream`` in [t0, t1] (for export)."""
         cid = self._cid(stream)
         raw = [] if cid is None else self._execute(
-            "SELECT t, COALESCE(value, 'NaN'), COALESCE(value, 'NaN'), COALESCE(value, 'NaN'), 1"
-            " FROM samples WHERE channel_id = ? AND t >= ?"
+            "SELECT t, COALESCE(value, 'NaN'), COALESCE(value, 'NaN'), COALESCE(value, 'NaN'), 1,"
+            " q FROM samples WHERE channel_id = ? AND t >= ?"
             " AND t <= ? ORDER BY t", (cid, t0, t1))
         rolls = [] if cid is None else self._execute(
-            "SELECT t, COALESCE(vmean, 'NaN'), COALESCE(vmin, 'NaN'), COALESCE(vmax, 'NaN'), n"
-            " FROM rollups WHERE channel_id = ? AND t >= ?"
+            "SELECT t, COALESCE(vmean, 'NaN'), COALESCE(vmin, 'NaN'), COALESCE(vmax, 'NaN'), n,"
+            " 0 FROM rollups WHERE channel_id = ? AND t >= ?"
             " AND t <= ? ORDER BY t", (cid, t0, t1))
         rows = sorted(raw + rolls, key=lambda r: int(r[0])) if rolls else raw
         dtype = np.dtype([("t", "<i8"), ("value", "<f8"), ("min", "<f8"), ("max", "<f8"),
-                          ("count", "<i8")])
+                          ("count", "<i8"), ("quality", "<i8")])
         arr = np.array([tuple(r) for r in rows], dtype=dtype)
         return {name: arr[name] for name in dtype.names or ()}
 
@@ -355,13 +373,18 @@ class SqlStore(Store):
 
     def events(self, *, stream: str | None = None, kind: str | None = None,
                t0: int | None = None, t1: int | None = None,
-               limit: int = 1000) -> list[dict[str, Any]]:
-        """Events, oldest first, filtered by stream, kind and time."""
+               limit: int = 1000, prefix: str | None = None,
+               latest: bool = False) -> list[dict[str, Any]]:
+        """Events, oldest first, filtered by stream (or stream ``prefix``), kind and time;
+        with ``latest`` only the newest event of each stream."""
         where: list[str] = ["1 = 1"]
         params: list[Any] = []
         if stream is not None:
             where.append("c.stream = ?")
             params.append(stream)
+        if prefix is not None:  # substr, not LIKE: stream names are full of LIKE's '_'
+            where.append("substr(c.stream, 1, ?) = ?")
+            params.extend((len(prefix), prefix))
         if kind is not None:
             where.append("e.kind = ?")
             params.append(kind)
@@ -371,10 +394,19 @@ class SqlStore(Store):
         if t1 is not None:
             where.append("e.t <= ?")
             params.append(t1)
-        rows = self._execute("SELECT c.stream, e.kind, e.t, e.epoch, e.seq, e.q, e.units, e.meta"
-                             " FROM events e JOIN channels c ON c.id = e.channel_id WHERE "
-                             + " AND ".join(where) + " ORDER BY e.t, e.id LIMIT ?",
-                             (*params, int(limit)))
+        if latest:
+            rows = self._execute(
+                "SELECT stream, kind, t, epoch, seq, q, units, meta FROM (SELECT c.stream AS"
+                " stream, e.kind AS kind, e.t AS t, e.epoch AS epoch, e.seq AS seq, e.q AS q,"
+                " e.units AS units, e.meta AS meta, e.id AS id, ROW_NUMBER() OVER (PARTITION BY"
+                " e.channel_id ORDER BY e.t DESC, e.id DESC) AS rn FROM events e JOIN channels c"
+                " ON c.id = e.channel_id WHERE " + " AND ".join(where) + ") ranked"
+                " WHERE rn = 1 ORDER BY t, id LIMIT ?", (*params, int(limit)))
+        else:
+            rows = self._execute(
+                "SELECT c.stream, e.kind, e.t, e.epoch, e.seq, e.q, e.units, e.meta"
+                " FROM events e JOIN channels c ON c.id = e.channel_id WHERE "
+                + " AND ".join(where) + " ORDER BY e.t, e.id LIMIT ?", (*params, int(limit)))
         return [{"stream": s, "kind": k, "t": int(t), "epoch": int(e), "seq": int(q_),
                  "quality": int(q), "units": u, "meta": json.loads(m)}
                 for s, k, t, e, q_, q, u, m in rows]
@@ -418,6 +450,36 @@ class SqlStore(Store):
         run["streams"] = {str(s): int(n) for s, n in rows}
         return run
 
+    def run_index(self, *, procedure: str | None = None, sample: str | None = None,
+                  status: str | None = None, t0: int | None = None, t1: int | None = None,
+                  limit: int = 1000) -> list[dict[str, Any]]:
+        """Measurement runs started in [t0, t1], oldest first, filtered by the fields given."""
+        where: list[str] = ["1 = 1"]
+        params: list[Any] = []
+        for column, value in (("procedure", procedure), ("sample", sample),
+                              ("status", status)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        if t0 is not None:
+            where.append("t_start >= ?")
+            params.append(t0)
+        if t1 is not None:
+            where.append("t_start <= ?")
+            params.append(t1)
+        rows = self._execute("SELECT run, procedure, recipe, sample, operator, status, t_start,"
+                             " t_stop, path, points, pauses, summary FROM run_index WHERE "
+                             + " AND ".join(where) + " ORDER BY t_start, run LIMIT ?",
+                             (*params, int(limit)))
+        return [_run_row(row) for row in rows]
+
+    def run_entry(self, run: str) -> dict[str, Any] | None:
+        """One measurement run's index row, or None."""
+        rows = self._execute("SELECT run, procedure, recipe, sample, operator, status, t_start,"
+                             " t_stop, path, points, pauses, summary FROM run_index"
+                             " WHERE run = ?", (run,))
+        return _run_row(rows[0]) if rows else None
+
     def records(self, stream: str, t0: int, t1: int) -> list[dict[str, Any]]:
         """Index entries of ``stream``'s waveform records in [t0, t1], by time."""
         rows = self._execute("SELECT f.path, r.row, r.epoch, r.seq, r.t0, r.length FROM records r"
@@ -454,6 +516,16 @@ class SqlStore(Store):
             self._rollback()
             raise
         return int(removed)
+
+
+def _run_row(row: Sequence[Any]) -> dict[str, Any]:
+    """A ``run_index`` row as a mapping (JSON columns parsed)."""
+    run, procedure, recipe, sample, operator, status, t_start, t_stop, path, points, pauses, \
+        summary = row
+    return {"run": run, "procedure": procedure, "recipe": recipe, "sample": sample,
+            "operator": operator, "status": status, "t_start": int(t_start),
+            "t_stop": None if t_stop is None else int(t_stop), "path": path,
+            "points": json.loads(points), "pauses": int(pauses), "summary": json.loads(summary)}
 
 
 def _rollup_points(rolls: list[tuple[Any, ...]]) -> tuple[np.ndarray, np.ndarray]:

@@ -41,6 +41,7 @@ from daq.logger.intake import Intake, validate
 from daq.logger.isolate import MAX_ATTEMPTS, is_store_failure, split
 from daq.logger.ledger import Ledger
 from daq.logger.replies import Replies, Reply
+from daq.logger.run_sink import RunSink
 from daq.logger.sessions import Sessions
 from daq.logger.sink import Batch, Sink, Store
 from daq.logger.stats import LoggerStats
@@ -120,6 +121,7 @@ class Writer:
                     log.info("record files left open were cut back to their committed rows: %s",
                              ", ".join(recovered))
                 sinks.append(hdf5)
+                sinks.append(RunSink(self.config.storage_dir, store))  # one file per run
         except BaseException:
             store.close()
             raise

@@ -15,11 +15,14 @@ Frames (every one starts with :data:`PROTOCOL`; bodies are JSON objects)::
       [PROTOCOL, b"HELLO", {"pub", "epoch", "instance", "resume": [older epochs],
                             "ephemeral"?: true}]
       [PROTOCOL, b"MSG", topic, header, payload?]      a daq.messages frame set
+      [PROTOCOL, b"MSGS", index, heads, payloads]      many messages in one frame set
+                                                       (protocol.batch_frames)
       [PROTOCOL, b"HB", {"pub", "epoch", "instance", "streams": {stream: last seq}}]
       [PROTOCOL, b"GAP", {"pub", "epoch", "instance", "stream", "first", "last", "reason"}]
       [PROTOCOL, b"CLOSE", {"pub", "epoch", "instance", "streams": {stream: last seq spooled}}]
     logger -> sender
-      [PROTOCOL, b"ACK", {"epoch", "streams": {stream: seq}, "closed"?: true}]
+      [PROTOCOL, b"ACK", {"epoch", "streams": {stream: seq}, "closed"?: true,
+                          "batch"?: true}]
       [PROTOCOL, b"ERROR", {"why", "code", "items"?: [{"stream", "epoch", "first", "last",
                                                        "why"}]}]
 
@@ -75,6 +78,14 @@ Data, acks and gaps:
   (parked, see below), ``spool write failed`` (the daemon's disk failed).
   The logger records it as a gap; the ACK covering ``last`` acknowledges it.
 
+Batches: a logger that takes MSGS says so in its ACKs of data (``"batch": true``);
+a sender sends MSG until it has seen that, then MSGS of up to
+``batch_messages`` messages / ``batch_bytes`` bytes, its messages grouped by
+stream (the order within each stream kept), so records of one stream arrive
+as one contiguous block of the payload frame. Older loggers (MSG only) and
+older senders (MSG only) keep working with newer ones. Per message, MSGS
+means exactly what MSG means (acks, dedupe, refusals).
+
 Errors (``code``):
 
 * ``store``: the store cannot write (disk full, read-only, server down);
@@ -105,12 +116,14 @@ from daq.reliable.protocol import (
     HELLO,
     LOST_BEFORE_SPOOLING,
     MSG,
+    MSGS,
     PROTOCOL,
     Control,
     ErrorCode,
     GapReason,
     Refused,
     ack_frames,
+    batch_frames,
     close_frames,
     error_frames,
     gap_frames,
@@ -131,6 +144,7 @@ __all__ = [
     "HELLO",
     "LOST_BEFORE_SPOOLING",
     "MSG",
+    "MSGS",
     "PROTOCOL",
     "Control",
     "ErrorCode",
@@ -142,6 +156,7 @@ __all__ = [
     "SpoolBusy",
     "SpoolLimits",
     "ack_frames",
+    "batch_frames",
     "close_frames",
     "error_frames",
     "gap_frames",

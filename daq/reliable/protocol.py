@@ -14,6 +14,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from daq import messages
 from daq.errors import MessageDecodeError
 from daq.messages import INT64_MAX, MAX_TOPIC_BYTES, Message
@@ -22,6 +24,7 @@ PROTOCOL = b"QDR2"
 
 HELLO = b"HELLO"
 MSG = b"MSG"
+MSGS = b"MSGS"
 HB = b"HB"
 CLOSE = b"CLOSE"
 GAP = b"GAP"
@@ -41,6 +44,11 @@ MAX_STREAMS = 100_000
 MAX_RESUME = 1000
 #: Ranges one ERROR may name.
 MAX_ERROR_ITEMS = 10_000
+#: Messages one MSGS may carry.
+MAX_BATCH_MESSAGES = 100_000
+#: One row per message of a MSGS frame set: the sizes of its topic, header and payload
+#: (payload -1: the message has none), little-endian.
+BATCH_INDEX = np.dtype([("topic", "<u2"), ("header", "<u4"), ("payload", "<i8")])
 MAX_INSTANCE_CHARS = 64
 MAX_PUB_CHARS = 100
 MAX_WHY_CHARS = 2000
@@ -138,8 +146,72 @@ def gap_frames(pub: str, epoch: int, instance: str, stream: str, first: int, las
                          "first": first, "last": last, "reason": str(reason)})
 
 
-def ack_frames(epoch: int, streams: Mapping[str, int], *, closed: bool = False) -> list[bytes]:
+def batch_frames(items: Sequence[tuple[bytes, bytes, Any]]) -> list[Any]:
+    """A MSGS frame set of ``(topic, header, payload or None)`` messages.
+
+    Frames: ``[PROTOCOL, MSGS, index, heads, payloads]``: the index (:data:`BATCH_INDEX`,
+    one row per message), every topic and header concatenated, every payload
+    concatenated. A receiver takes each payload as a view of the last frame, so
+    consecutive records of one stream are one contiguous block there.
+    """
+    index = np.empty(len(items), BATCH_INDEX)
+    heads: list[bytes] = []
+    payloads: list[Any] = []
+    for i, (topic, header, payload) in enumerate(items):
+        heads.append(topic)
+        heads.append(header)
+        if payload is None:
+            index[i] = (len(topic), len(header), -1)
+        else:
+            index[i] = (len(topic), len(header), len(payload))
+            payloads.append(payload)
+    return [PROTOCOL, MSGS, index.tobytes(), b"".join(heads), b"".join(payloads)]
+
+
+def parse_batch(frames: Sequence[Any]) -> list[Message]:
+    """The messages of a MSGS frame set (``frames`` from the protocol frame on).
+
+    Payloads are read-only views of the last frame (no copies).
+
+    Raises:
+        MessageDecodeError: the index does not describe the frames, or a message
+            in it is malformed (the whole frame set is refused).
+    """
+    if len(frames) != 5:
+        raise MessageDecodeError(f"reliable path: MSGS has {len(frames)} frames, expected 5")
+    index_view = messages.frame_view(frames[2])
+    heads = messages.frame_view(frames[3])
+    payloads = messages.frame_view(frames[4])
+    if len(index_view) % BATCH_INDEX.itemsize or \
+            len(index_view) // BATCH_INDEX.itemsize > MAX_BATCH_MESSAGES:
+        raise MessageDecodeError("reliable path: MSGS index is not whole rows", frame=2)
+    index = np.frombuffer(index_view, BATCH_INDEX)
+    topics = index["topic"].astype(np.int64)
+    headers = index["header"].astype(np.int64)
+    sizes = index["payload"]
+    if int(topics.sum() + headers.sum()) != len(heads) or \
+            int(np.where(sizes < 0, 0, sizes).sum()) != len(payloads) or bool((sizes < -1).any()):
+        raise MessageDecodeError("reliable path: MSGS index does not match its frames", frame=2)
+    out: list[Message] = []
+    h = p = 0
+    for t_len, h_len, p_len in zip(topics.tolist(), headers.tolist(), sizes.tolist(),
+                                   strict=True):
+        topic = heads[h:h + t_len]
+        header = heads[h + t_len:h + t_len + h_len]
+        h += t_len + h_len
+        if p_len < 0:
+            out.append(messages.decode((topic, header)))
+        else:
+            out.append(messages.decode((topic, header, payloads[p:p + p_len])))
+            p += p_len
+    return out
+
+
+def ack_frames(epoch: int, streams: Mapping[str, int], *, closed: bool = False,
+               batch: bool = False) -> list[bytes]:
     body: dict[str, Any] = {"epoch": epoch, "streams": dict(streams)}
+    if batch:  # this logger takes MSGS (a sender sends MSG to one that does not say so)
+        body["batch"] = True
     if closed:
         body["closed"] = True
     return _frames(ACK, body)
@@ -156,8 +228,8 @@ def error_frames(why: str, code: ErrorCode = ErrorCode.STORE,
 # ---- the parser ---------------------------------------------------------------------------------
 
 
-def parse(frames: Sequence[Any]) -> Message | Control:
-    """Parse one frame set of the reliable path (either direction).
+def parse(frames: Sequence[Any]) -> Message | Control | list[Message]:
+    """Parse one frame set of the reliable path (either direction); MSGS gives a list.
 
     Raises:
         MessageDecodeError: for anything malformed or out of range (callers
@@ -172,6 +244,8 @@ def parse(frames: Sequence[Any]) -> Message | Control:
     verb = bytes(messages.frame_view(frames[1]))
     if verb == MSG:
         return messages.decode(frames[2:])
+    if verb == MSGS:
+        return parse_batch(frames)
     if verb not in SENDER_VERBS | LOGGER_VERBS or len(frames) != 3:
         raise MessageDecodeError(f"reliable path: unknown verb {verb[:16]!r}", frame=1)
     name = verb.decode()
@@ -207,8 +281,9 @@ def parse(frames: Sequence[Any]) -> Message | Control:
         check.integer(body, "last", body["first"])
         if body.get("reason") not in set(GapReason):
             raise check.error(f"reason must be one of {sorted(GapReason)}")
-    elif verb == ACK and not isinstance(body.get("closed", False), bool):
-        raise check.error("closed must be true or false")
+    elif verb == ACK and not (isinstance(body.get("closed", False), bool)
+                              and isinstance(body.get("batch", False), bool)):
+        raise check.error("closed and batch must be true or false")
     elif verb == ERROR:
         check.text(body, "why", 0, 1 << 20)
         items = body.get("items", [])

@@ -16,6 +16,13 @@ a logger that is not connected, and after a stall the sender sends only
 HELLO until the logger answers: an outage costs no resends, and what it
 resends afterwards starts at the oldest unacknowledged message, one window
 at a time.
+
+Per message the sender costs one small spool row and, for a logger that takes
+batches (its ACK says ``"batch": true``), a share of one MSGS frame set of up
+to ``batch_messages`` messages: the window's unsent messages leave together,
+grouped by stream. Payloads are never copied on the way: the spool writes
+them to its segment file straight from the message's buffer, and the batch
+joins them once into its payload frame.
 """
 
 from __future__ import annotations
@@ -24,12 +31,14 @@ import logging
 import sqlite3
 import time
 from collections import deque
+from collections.abc import Sequence
 from pathlib import Path
 
 import zmq
 
 from daq import messages
 from daq.errors import MessageDecodeError
+from daq.links import keep_alive
 from daq.messages import Message
 from daq.reliable import protocol
 from daq.reliable.identity import load_instance_id, new_instance_id
@@ -54,6 +63,10 @@ MAX_STALL_FACTOR = 8
 
 #: The default bound of a spool in memory (no spool_path): smaller than on disk.
 MEMORY_LIMITS = SpoolLimits(max_bytes=256 << 20, max_messages=1_000_000)
+
+#: Messages and bytes of one MSGS frame set at most.
+BATCH_MESSAGES = 2000
+BATCH_BYTES = 8 << 20
 
 
 class ReliableSender:
@@ -139,6 +152,7 @@ class ReliableSender:
         self._buffer_bytes = 0
         self._window = Window(self.spool, window, window_bytes)
         self._max_sent_id = 0
+        self.batches = False  # the logger takes MSGS (its ACKs say so)
         self._awaiting = True  # send only HELLO until the logger answers
         self._hello_due = True
         self._hello_at = -1e9
@@ -162,6 +176,7 @@ class ReliableSender:
         # logger that is not connected: an outage must not pile up resends in memory.
         self._sock.setsockopt(zmq.SNDHWM, self.window + 1000)
         self._sock.setsockopt(zmq.IMMEDIATE, 1)
+        keep_alive(self._sock)
         arm_client(self._sock, curve)
         self._sock.connect(url)
         self._send_hello()
@@ -182,12 +197,19 @@ class ReliableSender:
         """Messages not acknowledged yet (spooled or buffered)."""
         return self.spool.count + len(self._buffer)
 
-    def send(self, msg: Message) -> None:
-        """Take a stamped message (seq, epoch set); it is spooled, then sent, by :meth:`poll`."""
+    def send(self, msg: Message, frames: list[bytes | memoryview] | None = None) -> None:
+        """Take a stamped message (seq, epoch set); it is spooled, then sent, by :meth:`poll`.
+
+        Args:
+            msg: the message.
+            frames: its frames when the caller has encoded it already (the live path).
+        """
         if msg.epoch != self.epoch or msg.seq < 0:
             raise ValueError(f"{msg.stream}: message not stamped by this publisher session")
-        frames = messages.encode(msg)
-        payload = bytes(frames[2]) if len(frames) == 3 else None
+        if frames is None:
+            frames = messages.encode(msg)
+        # The payload stays a view of the message's array (kept alive by the view): no copy.
+        payload = frames[2] if len(frames) == 3 else None
         entry = Entry(0, msg.epoch, msg.stream, msg.seq, time.time_ns(), bytes(frames[1]),
                       payload)
         self._buffer.append(entry)
@@ -306,6 +328,9 @@ class ReliableSender:
     # ---- the window ---------------------------------------------------------------------
 
     def _transmit(self) -> None:
+        if self.batches:
+            self._transmit_batches()
+            return
         window = self._window
         while (entry := window.next_unsent()) is not None:
             if not self._try_send(entry.frames()):
@@ -317,6 +342,37 @@ class ReliableSender:
                 self.resent_messages += 1
             else:
                 self._max_sent_id = entry.id
+
+    def _transmit_batches(self) -> None:
+        """Send the unsent part of the window as MSGS frame sets, grouped by stream."""
+        window = self._window
+        while (entry := window.next_unsent()) is not None:
+            taken: list[Entry] = []
+            size = 0
+            while entry is not None and len(taken) < BATCH_MESSAGES and size < BATCH_BYTES:
+                window.sent(entry)
+                taken.append(entry)
+                size += entry.nbytes
+                entry = window.next_unsent()
+            # Grouped by stream (order within a stream kept): a stream's records become one
+            # contiguous block of the payload frame, written to HDF5 without a copy.
+            groups: dict[str, list[Entry]] = {}
+            for item in taken:
+                groups.setdefault(item.stream, []).append(item)
+            ordered = [e for group in groups.values() for e in group]
+            frames = protocol.batch_frames([(e.stream.encode("ascii"), e.header, e.payload)
+                                            for e in ordered])
+            if not self._try_send(frames):
+                window.unsend(taken)  # the socket's queue is full: the rest waits for the next poll
+                return
+            now = time.monotonic()
+            for item in taken:
+                if item.id <= self._max_sent_id:
+                    self.resent_messages += 1
+                else:
+                    self._max_sent_id = item.id
+            if len(window.inflight) == len(taken):
+                self._last_progress = now  # a stall is counted from here
 
     def _rewind(self) -> None:
         """Forget the window and start again at the oldest unacknowledged message."""
@@ -344,6 +400,8 @@ class ReliableSender:
         if reply.verb == protocol.ERROR:
             self._on_error(reply)
             return
+        if reply.verb == protocol.ACK and reply.body.get("batch"):
+            self.batches = True
         late = self._awaiting
         if self._awaiting:  # the logger answers: resend from what it holds, after every reply
             self._awaiting = False  # of this poll has been taken in
@@ -423,7 +481,7 @@ class ReliableSender:
 
     # ---- controls -------------------------------------------------------------------------
 
-    def _try_send(self, frames: list[bytes]) -> bool:
+    def _try_send(self, frames: Sequence[bytes | memoryview]) -> bool:
         """Send without blocking; False when the socket's queue is full (or no logger is
         connected). A multipart message is queued whole or not at all."""
         sock = self._sock
@@ -431,9 +489,10 @@ class ReliableSender:
             sock.send(frames[0], _MORE)
         except zmq.Again:
             return False
+        # A batch's payload frame is megabytes: handed to libzmq without a copy.
         for frame in frames[1:-1]:
-            sock.send(frame, _MORE)
-        sock.send(frames[-1], _LAST)
+            sock.send(frame, _MORE, copy=len(frame) < 65536)
+        sock.send(frames[-1], _LAST, copy=len(frames[-1]) < 65536)
         return True
 
     def _send_hello(self) -> None:

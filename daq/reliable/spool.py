@@ -1,9 +1,12 @@
 """The sender's spool: every stamped message on disk until the logger acknowledges it.
 
 One SQLite database in WAL mode (``spool.sqlite`` in the daemon's state
-directory; ``None`` keeps it in memory, for tests and tools)::
+directory; ``None`` keeps it in memory, for tests and tools), and the
+payloads in append-only segment files beside it (``spool.sqlite.payloads/``)::
 
-    messages  id (spool order), epoch, stream, seq, t_ns, size, header, payload
+    messages  id (spool order), epoch, stream, seq, t_ns, size, header, and the payload:
+              seg, poff, plen (where in which segment file; plen -1: none), or in
+              ``payload`` (a spool in memory, or one written before segment files)
     streams   (epoch, stream) -> the newest seq ever spooled (what CLOSE reports)
     sessions  epoch -> publisher name: sessions not yet closed at the logger
     gaps      ranges given up (overflow, refused) that the logger has not acknowledged
@@ -16,9 +19,18 @@ a gap notice per dropped range (reason ``spool overflow``). The sender
 sends a message only after the transaction holding it has committed, so
 what the logger has seen is always on disk here first.
 
+Why segment files: a 16 KiB record through SQLite is written twice (WAL,
+then checkpoint) and costs a BLOB row; appended to a segment file with one
+``writev`` per batch it is written once, straight from the message's buffer,
+and the spool row stays small. A segment file is deleted once no spooled
+message points into it (segments follow spool order, so acknowledgements
+free them oldest first); a new one starts at every open and every
+:data:`SEGMENT_BYTES`.
+
 Durability: ``synchronous=NORMAL`` (default) survives a kill -9 of the
-daemon (the WAL is in the OS's hands at every commit); ``FULL`` also
-survives a power cut, at one fsync per outbound batch.
+daemon (the WAL and the segment file are in the OS's hands at every commit:
+payloads are written before the rows that point at them); ``FULL`` also
+survives a power cut, at one fsync of each per outbound batch.
 
 A lock file (``spool.sqlite.lock``) keeps a second process off the same
 spool: two daemons sharing a name and state directory would otherwise
@@ -34,7 +46,7 @@ import sys
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal
 
@@ -43,10 +55,16 @@ from daq.reliable.protocol import MSG, PROTOCOL, GapReason
 
 Key = tuple[int, str]
 
+#: A new payload segment file once the current one is this big.
+SEGMENT_BYTES = 64 << 20
+#: iovecs per writev (the POSIX minimum of IOV_MAX).
+_IOV_MAX = 1024
+
 _DDL = [
     "CREATE TABLE IF NOT EXISTS messages (id INTEGER PRIMARY KEY AUTOINCREMENT,"
     " epoch INTEGER NOT NULL, stream TEXT NOT NULL, seq INTEGER NOT NULL,"
-    " t_ns INTEGER NOT NULL, size INTEGER NOT NULL, header BLOB NOT NULL, payload BLOB)",
+    " t_ns INTEGER NOT NULL, size INTEGER NOT NULL, header BLOB NOT NULL, payload BLOB,"
+    " seg INTEGER, poff INTEGER, plen INTEGER)",
     "CREATE INDEX IF NOT EXISTS messages_key ON messages (epoch, stream, seq)",
     "CREATE TABLE IF NOT EXISTS streams (epoch INTEGER NOT NULL, stream TEXT NOT NULL,"
     " last_seq INTEGER NOT NULL, PRIMARY KEY (epoch, stream))",
@@ -100,20 +118,23 @@ class Entry:
     seq: int
     t_ns: int
     header: bytes
-    payload: bytes | None
+    payload: bytes | memoryview | None
     gone: bool = False  # acknowledged or dropped while in the sender's window
+    #: Topic + header + payload bytes (computed once: the window asks often).
+    nbytes: int = field(init=False, default=0)
+
+    def __post_init__(self) -> None:
+        self.nbytes = len(self.stream) + len(self.header) + (
+            len(self.payload) if self.payload is not None else 0)
 
     @property
     def key(self) -> Key:
         return (self.epoch, self.stream)
 
-    @property
-    def nbytes(self) -> int:
-        return len(self.stream) + len(self.header) + (len(self.payload) if self.payload else 0)
-
-    def frames(self) -> list[bytes]:
+    def frames(self) -> list[bytes | memoryview]:
         """The MSG frame set of this message."""
-        frames = [PROTOCOL, MSG, self.stream.encode("ascii"), self.header]
+        frames: list[bytes | memoryview] = [PROTOCOL, MSG, self.stream.encode("ascii"),
+                                            self.header]
         if self.payload is not None:
             frames.append(self.payload)
         return frames
@@ -155,6 +176,13 @@ class Spool:
         self.path = path
         self.limits = limits or SpoolLimits()
         self._lock: IO[bytes] | None = None
+        self._segdir = None if path is None else path.with_name(path.name + ".payloads")
+        self._seg_fd: int | None = None
+        self._seg_no = 0
+        self._seg_size = 0
+        self._readers: dict[int, int] = {}  # segment -> read descriptor
+        #: Payload segments and the spool ids (first, last) whose payloads they hold.
+        self._segments: dict[int, list[int]] = {}
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._lock = _lock(path.with_name(path.name + ".lock"))
@@ -180,7 +208,22 @@ class Spool:
         conn.execute("BEGIN IMMEDIATE")
         for statement in _DDL:
             conn.execute(statement)
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(messages)")}
+        for column in ("seg", "poff", "plen"):  # a spool written before segment files
+            if column not in columns:
+                conn.execute(f"ALTER TABLE messages ADD COLUMN {column} INTEGER")
         conn.execute("COMMIT")
+        if self._segdir is not None:
+            self._segdir.mkdir(exist_ok=True)
+            for seg, first, last in conn.execute(
+                    "SELECT seg, MIN(id), MAX(id) FROM messages WHERE seg IS NOT NULL"
+                    " GROUP BY seg"):
+                self._segments[int(seg)] = [int(first), int(last)]
+            known = [int(f.stem) for f in self._segdir.glob("*.seg") if f.stem.isdigit()]
+            for number in known:  # files no row points into (acknowledged before a crash)
+                if number not in self._segments:
+                    (self._segdir / f"{number:08d}.seg").unlink(missing_ok=True)
+            self._seg_no = max([*known, *self._segments, 0])
         self.counts: dict[int, int] = {}
         self.nbytes = 0
         for epoch, n, size in conn.execute(
@@ -215,13 +258,17 @@ class Spool:
         return int(row[0]) if row else None
 
     def file_bytes(self) -> int:
-        """Bytes the spool takes on disk (database and WAL; 0 in memory)."""
+        """Bytes the spool takes on disk (database, WAL and payload segments; 0 in memory)."""
         if self.path is None:
             return 0
         total = 0
         for suffix in ("", "-wal"):
             with contextlib.suppress(OSError):
                 total += os.path.getsize(f"{self.path}{suffix}")
+        if self._segdir is not None:
+            for number in self._segments:
+                with contextlib.suppress(OSError):
+                    total += os.path.getsize(self._segdir / f"{number:08d}.seg")
         return total
 
     # ---- writing --------------------------------------------------------------------------
@@ -246,22 +293,32 @@ class Spool:
         counts = defaultdict(int, self.counts)
         nbytes = self.nbytes
         next_id = self.last_id
+        places = self._append_payloads(new) if new and self._segdir is not None else None
         conn.execute("BEGIN IMMEDIATE")
         try:
             if new:
-                rows = []
+                rows: list[tuple[Any, ...]] = []
                 last: dict[Key, int] = {}
-                for entry in new:
+                for i, entry in enumerate(new):
                     next_id += 1
                     entry.id = next_id
                     size = entry.nbytes
-                    rows.append((entry.id, entry.epoch, entry.stream, entry.seq, entry.t_ns,
-                                 size, entry.header, entry.payload))
+                    if places is None:
+                        rows.append((entry.id, entry.epoch, entry.stream, entry.seq, entry.t_ns,
+                                     size, entry.header, entry.payload, None, None, None))
+                    else:
+                        seg, offset, length = places[i]
+                        rows.append((entry.id, entry.epoch, entry.stream, entry.seq, entry.t_ns,
+                                     size, entry.header, None, seg, offset, length))
                     counts[entry.epoch] += 1
                     nbytes += size
                     last[entry.key] = max(entry.seq, last.get(entry.key, -1))
                 conn.executemany("INSERT INTO messages (id, epoch, stream, seq, t_ns, size,"
-                                 " header, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                                 " header, payload, seg, poff, plen)"
+                                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                if places is not None:
+                    span = self._segments.setdefault(self._seg_no, [new[0].id, new[-1].id])
+                    span[1] = new[-1].id
                 conn.executemany("INSERT INTO streams (epoch, stream, last_seq) VALUES (?, ?, ?)"
                                  " ON CONFLICT (epoch, stream) DO UPDATE SET"
                                  " last_seq = MAX(last_seq, excluded.last_seq)",
@@ -293,6 +350,8 @@ class Spool:
                 conn.execute("ROLLBACK")
             raise
         self.last_id = next_id
+        if acked or dropped is not None or closed:
+            self._free_segments()
         self.counts = {e: n for e, n in counts.items() if n > 0}
         self.nbytes = nbytes
         self.gaps = [g for g in self.gaps if g.last > acked.get((g.epoch, g.stream), -1)]
@@ -304,6 +363,76 @@ class Spool:
             self.gaps.extend(dropped.notices)
             self.dropped += dropped.count
         return dropped
+
+    def _append_payloads(self, new: list[Entry]) -> list[tuple[int, int, int]]:
+        """Append the payloads of ``new`` to the current segment file (one writev per
+        1024); return each entry's (segment, offset, length), length -1 for none."""
+        if self._seg_fd is None or self._seg_size >= SEGMENT_BYTES:
+            self._next_segment()
+        assert self._seg_fd is not None
+        places: list[tuple[int, int, int]] = []
+        buffers: list[Any] = []
+        offset = self._seg_size
+        for entry in new:
+            payload = entry.payload
+            if payload is None:
+                places.append((self._seg_no, offset, -1))
+            else:
+                places.append((self._seg_no, offset, len(payload)))
+                buffers.append(payload)
+                offset += len(payload)
+        for start in range(0, len(buffers), _IOV_MAX):
+            chunk = buffers[start:start + _IOV_MAX]
+            want = sum(len(b) for b in chunk)
+            done = os.writev(self._seg_fd, chunk)
+            while done < want:  # a short write: finish it from where it stopped
+                rest = b"".join(bytes(b) for b in chunk)[done:]
+                done += os.write(self._seg_fd, rest)
+        if self.limits.synchronous == "FULL" and buffers:
+            os.fsync(self._seg_fd)
+        self._seg_size = offset
+        return places
+
+    def _next_segment(self) -> None:
+        assert self._segdir is not None
+        if self._seg_fd is not None:
+            os.close(self._seg_fd)
+        self._seg_no += 1
+        path = self._segdir / f"{self._seg_no:08d}.seg"
+        self._seg_fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self._seg_size = os.fstat(self._seg_fd).st_size
+
+    def _free_segments(self) -> None:
+        """Delete the segment files no spooled message points into any more."""
+        if self._segdir is None:
+            return
+        for number, (first, last) in list(self._segments.items()):
+            if number == self._seg_no:
+                continue
+            row = self._conn.execute("SELECT 1 FROM messages WHERE id BETWEEN ? AND ?"
+                                     " AND seg = ? LIMIT 1", (first, last, number)).fetchone()
+            if row is None:
+                del self._segments[number]
+                reader = self._readers.pop(number, None)
+                if reader is not None:
+                    os.close(reader)
+                (self._segdir / f"{number:08d}.seg").unlink(missing_ok=True)
+
+    def _payload(self, payload: Any, seg: Any, offset: Any, length: Any) -> bytes | None:
+        """A message's payload, from its row or its segment file."""
+        if seg is None:
+            return None if payload is None else bytes(payload)
+        if length is None or int(length) < 0:
+            return None
+        assert self._segdir is not None
+        reader = self._readers.get(int(seg))
+        if reader is None:
+            reader = self._readers[int(seg)] = os.open(self._segdir / f"{int(seg):08d}.seg",
+                                                       os.O_RDONLY)
+        data = os.pread(reader, int(length), int(offset))
+        if len(data) != int(length):
+            raise OSError(f"spool segment {int(seg)} is short: {len(data)} of {length} bytes")
+        return data
 
     def _drop_oldest(self, total: int, nbytes: int,
                      acked: Mapping[Key, int]) -> tuple[Dropped, int, dict[int, int]]:
@@ -381,10 +510,16 @@ class Spool:
                 found.append(int(seq))
                 size += int(nbytes)
             n = len(found)
-            conn.execute("INSERT INTO parked (epoch, stream, seq, why, t_ns, header, payload)"
-                         " SELECT epoch, stream, seq, ?, ?, header, payload FROM messages"
-                         " WHERE epoch = ? AND stream = ? AND seq >= ? AND seq <= ?",
-                         (why[:2000], time.time_ns(), epoch, stream, first, last))
+            now = time.time_ns()
+            conn.executemany(
+                "INSERT INTO parked (epoch, stream, seq, why, t_ns, header, payload)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(epoch, stream, int(q), why[:2000], now, header,
+                  self._payload(payload, seg, poff, plen))
+                 for q, header, payload, seg, poff, plen in conn.execute(
+                     "SELECT seq, header, payload, seg, poff, plen FROM messages"
+                     " WHERE epoch = ? AND stream = ? AND seq >= ? AND seq <= ?",
+                     (epoch, stream, first, last)).fetchall()])
             conn.execute("DELETE FROM messages WHERE epoch = ? AND stream = ? AND seq >= ?"
                          " AND seq <= ?", (epoch, stream, first, last))
             conn.execute("DELETE FROM parked WHERE id <= (SELECT MAX(id) FROM parked) - ?",
@@ -411,12 +546,12 @@ class Spool:
         """Messages after ``after_id`` in spool order: at most ``limit`` and about ``max_bytes``."""
         out: list[Entry] = []
         total = 0
-        rows = self._conn.execute("SELECT id, epoch, stream, seq, t_ns, header, payload"
-                                  " FROM messages WHERE id > ? ORDER BY id LIMIT ?",
-                                  (after_id, limit))
-        for mid, epoch, stream, seq, t_ns, header, payload in rows:
+        rows = self._conn.execute("SELECT id, epoch, stream, seq, t_ns, header, payload, seg,"
+                                  " poff, plen FROM messages WHERE id > ? ORDER BY id LIMIT ?",
+                                  (after_id, limit)).fetchall()
+        for mid, epoch, stream, seq, t_ns, header, payload, seg, poff, plen in rows:
             entry = Entry(int(mid), int(epoch), str(stream), int(seq), int(t_ns), bytes(header),
-                          None if payload is None else bytes(payload))
+                          self._payload(payload, seg, poff, plen))
             out.append(entry)
             total += entry.nbytes
             if total >= max_bytes:
@@ -436,6 +571,12 @@ class Spool:
                 if self._conn.in_transaction:
                     self._conn.execute("ROLLBACK")
             self._conn.close()
+            for fd in [self._seg_fd, *self._readers.values()]:
+                if fd is not None:
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
+            self._seg_fd = None
+            self._readers.clear()
         finally:
             self._unlock()
 

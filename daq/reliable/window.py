@@ -86,6 +86,12 @@ class Window:
         self.unsent.popleft()
         self.inflight[entry.id] = entry
 
+    def unsend(self, entries: list[Entry]) -> None:
+        """``entries`` (just passed to :meth:`sent`, in order) were not transmitted after all."""
+        for entry in entries:
+            self.inflight.pop(entry.id, None)
+        self.unsent.extendleft(reversed(entries))
+
     def acked(self, key: Key, seq: int) -> None:
         """Everything of ``key`` up to ``seq`` is acknowledged: out of the window."""
         queue = self._by_key.get(key)

@@ -17,6 +17,7 @@ from pymeasure.instruments import Channel
 from drivers import validators as v
 
 __all__ = [
+    "AcquisitionMode",
     "AcquisitionType",
     "Coupling",
     "Impedance",
@@ -24,6 +25,7 @@ __all__ = [
     "ScopeChannel",
     "TriggerSlope",
     "TriggerSweep",
+    "XListType",
     "on_off",
 ]
 
@@ -35,6 +37,21 @@ class AcquisitionType(StrEnum):
     AVERAGE = "AVER"
     HIGH_RESOLUTION = "HRES"
     PEAK = "PEAK"
+
+
+class AcquisitionMode(StrEnum):
+    """``:ACQuire:MODE``: one record per trigger (real time) or segmented memory."""
+
+    REAL_TIME = "RTIM"
+    SEGMENTED = "SEGM"
+
+
+class XListType(StrEnum):
+    """``:WAVeform:SEGMented:XLISt?``: which X (time) value of every segment."""
+
+    RELATIVE_X_ORIGIN = "RELX"
+    ABSOLUTE_X_ORIGIN = "ABSX"
+    TIME_TAG = "TTAG"
 
 
 class TriggerSlope(StrEnum):

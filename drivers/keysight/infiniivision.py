@@ -23,6 +23,30 @@ complete, :func:`~drivers.keysight.waveform.trigger_time`) and is flagged
 ``Quality.CLIPPED`` when samples sit at the ADC rails (``adc_bits``: 8 for
 the DSOX3024T).
 
+**Triggered records at rate: segmented memory.** One acquisition per poll
+caps a scope at a few records per second. :meth:`InfiniiVision.acquire_segments`
+arms a segmented acquisition (``:ACQuire:MODE SEGMented``,
+``:ACQuire:SEGMented:COUNt n``, ``:SINGle``): the scope fills ``n`` segments,
+each from its own trigger and time-tagged, while the driver polls how many
+are in (``:WAVeform:SEGMented:COUNt?``). One transfer then brings them all
+(``:WAVeform:SEGMented:ALL ON``: ``:WAVeform:DATA?`` returns segments x
+points) with all their time tags (``:WAVeform:SEGMented:XLISt? TTAG``): a list
+of records, each with its own trigger time
+(:func:`~drivers.keysight.waveform.segment_trigger_times`), none twice (a
+transfer is read once; the next poll arms a new acquisition). When fewer
+than ``n`` triggers came within ``segment_timeout_s`` the scope is stopped
+and the segments it has are read. From the time tags the driver keeps the
+trigger rate, dead time corrected (:func:`~drivers.keysight.waveform.live_intervals`):
+poll ``trigger_rate`` publishes it.
+
+**Noise.** :meth:`InfiniiVision.read_noise` takes one long real-time record
+(``noise_points``), cuts it into traces of ``noise_trace_points`` and drops
+(vetoes) every trace a pulse reaches into: one whose samples stray more than
+``veto_sigma`` robust standard deviations (from the record's median absolute
+deviation, at least one ADC level) from the record's median, or touch the
+ADC rails. What is left is
+detector noise for a PSD.
+
 Interface::
 
     scope = InfiniiVision("TCPIP::192.168.1.20::INSTR")        # no I/O
@@ -32,10 +56,15 @@ Interface::
     record.time, record.volts, record.record()   # numpy arrays; the daemon's WaveRecord
     scope.stop(); scope.fetch_waveform()         # the record held by a stopped scope
     scope.ch_1.scale = 0.05; scope.ch_1.impedance = "FIFT"      # per-input settings
+    records = scope.acquire_segments(100, timeout_s=2)          # up to 100 triggered records
+    scope.read_trigger_rate()                                    # triggers/s since last asked
+    scope.read_noise()                                           # pulse-free noise traces
 
-Daemon description: poll ``waveform`` (kind ``waveform``, volts), controls
-for source, points, trigger, timebase and acquisition, actions ``single``,
-``run``, ``stop``.
+Daemon description: polls ``waveform`` (one record per poll), ``segments``
+(every segment of one segmented acquisition per poll), ``noise`` (vetoed noise
+traces), all kind ``waveform`` in volts, and ``trigger_rate`` (Hz, scalar);
+controls for source, points, trigger, timebase and acquisition, actions
+``single``, ``run``, ``stop``.
 """
 
 from __future__ import annotations
@@ -50,6 +79,7 @@ from drivers import validators as v
 from drivers.common import ActionSpec, ControlSpec, PollSpec
 from drivers.errors import InstrumentError, InstrumentReplyError
 from drivers.keysight.codes import (
+    AcquisitionMode,
     AcquisitionType,
     Coupling,
     Impedance,
@@ -57,6 +87,7 @@ from drivers.keysight.codes import (
     ScopeChannel,
     TriggerSlope,
     TriggerSweep,
+    XListType,
     on_off,
 )
 from drivers.keysight.waveform import (
@@ -67,11 +98,15 @@ from drivers.keysight.waveform import (
     RecordType,
     Waveform,
     WaveformFormat,
+    live_intervals,
     parse_block_header,
+    segment_records,
+    segment_trigger_times,
 )
-from drivers.readings import PollKind, WaveRecord
+from drivers.readings import PollKind, Reading, WaveRecord
 
 __all__ = [
+    "AcquisitionMode",
     "AcquisitionRunning",
     "AcquisitionType",
     "ByteOrder",
@@ -88,6 +123,7 @@ __all__ = [
     "TriggerSweep",
     "Waveform",
     "WaveformFormat",
+    "XListType",
     "parse_block_header",
 ]
 
@@ -99,6 +135,9 @@ RUN_BIT = 8
 #: Types whose records are one sample per time bucket; PEAK sends (min, max) pairs.
 RECORD_TYPES = (AcquisitionType.NORMAL, AcquisitionType.AVERAGE,
                 AcquisitionType.HIGH_RESOLUTION)
+SEGMENTS_RANGE = (2, 1000)
+#: The trigger's re-arm time between segments (the 3000T's data sheet: about 1 us).
+SEGMENT_REARM_S = 1e-6
 
 
 class CaptureTimeout(InstrumentError):
@@ -117,6 +156,14 @@ class InfiniiVision(SCPIMixin, Instrument):
         name: instrument name used in messages.
         adc_bits: the ADC's resolution, for clipping (8 for the DSOX3024T).
         record_timeout_s: how long a daemon poll waits for a trigger.
+        segments: segments per segmented acquisition (poll ``segments``; 2 to 1000).
+        segment_points: points per segment (None: leave ``:WAVeform:POINts`` as it is).
+        segment_timeout_s: how long a ``segments`` poll waits for all its triggers
+            before it reads the segments that came.
+        noise_points: points of the long record a ``noise`` poll takes.
+        noise_trace_points: points per noise trace cut from it.
+        veto_sigma: a noise trace straying this many robust standard deviations
+            from the record's median holds a pulse and is dropped.
         **kwargs: passed to the VISA adapter (e.g. ``visa_library="@py"``).
     """
 
@@ -129,7 +176,10 @@ class InfiniiVision(SCPIMixin, Instrument):
     ch_4 = Instrument.ChannelCreator(ScopeChannel, 4)
 
     def __init__(self, adapter: Any, name: str = "InfiniiVision", *, adc_bits: int = 8,
-                 record_timeout_s: float = 0.5, **kwargs: Any) -> None:
+                 record_timeout_s: float = 0.5, segments: int = 100,
+                 segment_points: int | None = None, segment_timeout_s: float = 2.0,
+                 noise_points: int = 62_500, noise_trace_points: int = 8192,
+                 veto_sigma: float = 6.0, **kwargs: Any) -> None:
         kwargs.setdefault("read_termination", "\n")
         kwargs.setdefault("write_termination", "\n")
         kwargs.setdefault("timeout", 10_000)
@@ -138,6 +188,31 @@ class InfiniiVision(SCPIMixin, Instrument):
         self.record_timeout_s = v.require_in_range(record_timeout_s, 1e-3, 60.0,
                                                    instrument=name,
                                                    command="record_timeout_s", unit="s")
+        self.segments = v.require_in_range(segments, *SEGMENTS_RANGE, instrument=name,
+                                           command="segments", integer=True)
+        self.segment_points = (None if segment_points is None else v.require_in_range(
+            segment_points, *POINTS_RANGE, instrument=name, command="segment_points",
+            integer=True))
+        self.segment_timeout_s = v.require_in_range(segment_timeout_s, 1e-3, 3600.0,
+                                                    instrument=name,
+                                                    command="segment_timeout_s", unit="s")
+        self.noise_points = v.require_in_range(noise_points, *POINTS_RANGE, instrument=name,
+                                               command="noise_points", integer=True)
+        self.noise_trace_points = v.require_in_range(noise_trace_points, 16, noise_points,
+                                                     instrument=name,
+                                                     command="noise_trace_points", integer=True)
+        self.veto_sigma = v.require_in_range(veto_sigma, 1.0, 1000.0, instrument=name,
+                                             command="veto_sigma")
+        # What this driver last set, so that switching between single records, segments
+        # and noise sends only what changes (None: not set by this driver yet).
+        self._mode: AcquisitionMode | None = None
+        self._points: int | None = None
+        self._segments_set: int | None = None
+        self._all_segments: bool | None = None
+        # Trigger-rate bookkeeping since the last read_trigger_rate(): intervals and live s.
+        self._rate_intervals = 0
+        self._rate_live_s = 0.0
+        self.transfers = 0  # segmented transfers read
         super().__init__(adapter, name, **kwargs)
 
     # ---- waveform transfer settings --------------------------------------------------------
@@ -239,6 +314,40 @@ class InfiniiVision(SCPIMixin, Instrument):
         ":OPERegister:CONDition?",
         """Get the Operation Status Condition Register (int; bit 3, 8: running).""",
         cast=int,
+    )
+
+    acquisition_mode = v.control(
+        ":ACQuire:MODE?", ":ACQuire:MODE %s",
+        """Control the acquisition mode (:class:`AcquisitionMode`: ``RTIMe`` or ``SEGMented``).""",
+        validator=v.in_set, values=tuple(AcquisitionMode), cast=str,
+        get_process=lambda reply: AcquisitionMode(reply.strip()[:4]),
+        set_process=lambda mode: {"RTIM": "RTIMe", "SEGM": "SEGMented"}[str(mode)],
+    )
+    segment_count = v.control(
+        ":ACQuire:SEGMented:COUNt?", ":ACQuire:SEGMented:COUNt %d",
+        """Control the segments per segmented acquisition (2 to 1000).""",
+        validator=v.int_in_range, values=SEGMENTS_RANGE, cast=int,
+    )
+    segment_index = v.control(
+        ":ACQuire:SEGMented:INDex?", ":ACQuire:SEGMented:INDex %d",
+        """Control the segment the waveform queries read (1 to 1000).""",
+        validator=v.int_in_range, values=(1, 1000), cast=int,
+    )
+    waveform_all_segments = v.control(
+        ":WAVeform:SEGMented:ALL?", ":WAVeform:SEGMented:ALL %d",
+        """Control whether ``:WAVeform:DATA?`` returns every segment (bool).""",
+        validator=v.in_set, values={True: 1, False: 0}, map_values=True, cast=str,
+        get_process=lambda reply: 1 if on_off(reply) else 0,
+    )
+    segments_acquired = v.measurement(
+        ":WAVeform:SEGMented:COUNt?",
+        """Get the segments acquired (int; also while a segmented acquisition runs).""",
+        cast=int,
+    )
+    segment_time_tag = v.measurement(
+        ":WAVeform:SEGMented:TTAG?",
+        """Get the selected segment's trigger time after the first segment's, s.""",
+        unit="s",
     )
 
     @property
@@ -354,12 +463,7 @@ class InfiniiVision(SCPIMixin, Instrument):
                 instrument=self.name, command=":ACQuire:TYPE?", reply="PEAK",
                 why="peak-detect records are (min, max) pairs; set acquisition_type",
             )
-        unsigned = bool(self.waveform_unsigned)
-        if preamble.format is PreambleFormat.WORD:
-            order = "<" if self.waveform_byte_order is ByteOrder.LSB_FIRST else ">"
-            dtype = np.dtype(f"{order}{'u' if unsigned else 'i'}2")
-        else:
-            dtype = np.dtype("u1" if unsigned else "i1")
+        dtype = self._sample_dtype(preamble)
         self.write(":WAVeform:DATA?")
         samples = np.frombuffer(self.read_block(), dtype=dtype)
         if samples.size == 0:
@@ -393,12 +497,195 @@ class InfiniiVision(SCPIMixin, Instrument):
             The record with its trigger time and clipping verdict, or ``[]``
             (the scope is stopped again so that the next poll starts afresh).
         """
+        if self._mode is AcquisitionMode.SEGMENTED:  # this driver left segmented memory on
+            self._use(AcquisitionMode.REAL_TIME, None)
         try:
             waveform = self.acquire_single(self.record_timeout_s)
         except CaptureTimeout:
             self.stop()
             return []
         return [waveform.record(adc_bits=self.adc_bits)]
+
+    def segment_time_tags(self) -> list[float]:
+        """Every segment's time tag (s after the first segment's trigger), in one query.
+
+        Raises:
+            InstrumentReplyError: the reply is not a block of comma-separated numbers.
+        """
+        self.write(f":WAVeform:SEGMented:XLISt? {XListType.TIME_TAG.value}")
+        text = self.read_block().decode("ascii", errors="replace").strip()
+        try:
+            return [float(x) for x in text.split(",")] if text else []
+        except ValueError:
+            raise InstrumentReplyError(instrument=self.name,
+                                       command=":WAVeform:SEGMented:XLISt? TTAG",
+                                       reply=text[:80], why="not comma-separated numbers") \
+                from None
+
+    def _use(self, mode: AcquisitionMode, points: int | None) -> None:
+        """Switch acquisition mode and points, sending only what this driver has not set."""
+        if self._mode is not mode:
+            self.acquisition_mode = mode
+            self._mode = mode
+        if points is not None and self._points != points:
+            self.waveform_points = points
+            self._points = points
+
+    def acquire_segments(self, count: int | None = None,
+                         timeout_s: float | None = None) -> list[WaveRecord]:
+        """One segmented acquisition: up to ``count`` triggered records, each time-stamped.
+
+        Arms the acquisition, waits until its last segment is in (or ``timeout_s``
+        passes: the scope is stopped and the segments it has are read), transfers
+        every segment and its time tag at once and returns one record per segment
+        (trigger time, clipping verdict, segment number and time tag in ``meta``).
+        The trigger-rate bookkeeping takes the transfer's intervals.
+
+        Args:
+            count: segments (2 to 1000); default :attr:`segments`.
+            timeout_s: default :attr:`segment_timeout_s`.
+
+        Returns:
+            The records, oldest first; ``[]`` when no trigger came.
+        """
+        count = self.segments if count is None else v.require_in_range(
+            count, *SEGMENTS_RANGE, instrument=self.name, command="segments", integer=True)
+        limit = self.segment_timeout_s if timeout_s is None else v.require_in_range(
+            timeout_s, 1e-3, 3600.0, instrument=self.name, command="segment timeout_s", unit="s")
+        self._use(AcquisitionMode.SEGMENTED, self.segment_points)
+        if self._segments_set != count:
+            self.segment_count = count
+            self._segments_set = count
+        deadline = time.monotonic() + limit
+        self.write(":SINGle")
+        # Bounds on when the newest segment arrived: the last query that still found fewer,
+        # and the reply that found it. They anchor every segment's time tag in host time.
+        after = time.time_ns()
+        seen = 0
+        completed: Completion | None = None
+        while True:
+            sent = time.time_ns()
+            n = int(self.segments_acquired)
+            if n > seen:
+                seen, completed = n, Completion(after, time.time_ns())
+            if n >= count:
+                break
+            after = sent
+            if time.monotonic() > deadline:
+                self.stop()  # the segments acquired so far stay readable
+                n = int(self.segments_acquired)
+                if n > seen:  # one more came between the last poll and the stop
+                    seen, completed = n, Completion(after, time.time_ns())
+                break
+            time.sleep(self.poll_interval_s)
+        if seen == 0 or completed is None:
+            return []
+        # Complete records only: the last segment counted, the acquisition must also have
+        # ended (the Run bit falls with it; a stopped scope has ended it already).
+        while self.running:
+            if time.monotonic() > deadline + limit:
+                raise AcquisitionRunning(
+                    f"{seen} segments counted but the acquisition still runs",
+                    instrument=self.name, command=":OPERegister:CONDition?")
+            time.sleep(self.poll_interval_s)
+        return self._transfer_segments(seen, completed)
+
+    def _transfer_segments(self, anchor_count: int, completed: Completion) -> list[WaveRecord]:
+        if self._all_segments is not True:
+            self.waveform_all_segments = True
+            self._all_segments = True
+        source = str(self.waveform_source)
+        preamble = self.preamble
+        if preamble.format is PreambleFormat.ASCII:
+            raise InstrumentReplyError(
+                instrument=self.name, command=":WAVeform:FORMat?", reply="ASC",
+                why="set waveform_format to BYTE or WORD for binary transfer",
+            )
+        tags = self.segment_time_tags()
+        dtype = self._sample_dtype(preamble)
+        self.write(":WAVeform:DATA?")
+        samples = np.frombuffer(self.read_block(), dtype=dtype)
+        points = preamble.points
+        if not tags or points <= 0 or samples.size != len(tags) * points:
+            raise InstrumentReplyError(
+                instrument=self.name, command=":WAVeform:DATA?",
+                reply=f"{samples.size} samples",
+                why=f"expected {len(tags)} segments x {points} points")
+        rows = samples.reshape(len(tags), points)
+        anchor = min(anchor_count, len(tags)) - 1
+        times, uncertainty = segment_trigger_times(completed, preamble, tags, anchor)
+        span = points * preamble.x_increment
+        live = live_intervals(tags, span, SEGMENT_REARM_S)
+        self._rate_intervals += int(live.size)
+        self._rate_live_s += float(live.sum())
+        self.transfers += 1
+        return segment_records(rows, preamble, source, times, adc_bits=self.adc_bits,
+                               uncertainty_ns=uncertainty, time_tags=tags)
+
+    def _sample_dtype(self, preamble: Preamble) -> np.dtype:
+        unsigned = bool(self.waveform_unsigned)
+        if preamble.format is PreambleFormat.WORD:
+            order = "<" if self.waveform_byte_order is ByteOrder.LSB_FIRST else ">"
+            return np.dtype(f"{order}{'u' if unsigned else 'i'}2")
+        return np.dtype("u1" if unsigned else "i1")
+
+    def read_segments(self) -> list[WaveRecord]:
+        """Every record of one segmented acquisition, for the daemon (see :meth:`acquire_segments`)."""
+        return self.acquire_segments()
+
+    def read_trigger_rate(self) -> list[Reading]:
+        """The trigger rate (Hz, dead time corrected) over the segments read since the last call.
+
+        Returns:
+            One reading, or none while fewer than two intervals were seen.
+        """
+        intervals, live = self._rate_intervals, self._rate_live_s
+        if intervals < 2 or live <= 0:
+            return []
+        self._rate_intervals, self._rate_live_s = 0, 0.0
+        # (m - 1) / sum of m exponential waits is the unbiased estimate of their rate.
+        return [Reading((intervals - 1) / live, t_ns=time.time_ns())]
+
+    def read_noise(self) -> list[WaveRecord]:
+        """Pulse-free noise traces from one long real-time record (see the module docstring).
+
+        Returns:
+            The traces that passed the veto (each with ``meta["noise"]`` true and
+            the record's veto count); ``[]`` when no acquisition completed in time.
+        """
+        self._use(AcquisitionMode.REAL_TIME, self.noise_points)
+        try:
+            waveform = self.acquire_single(self.record_timeout_s)
+        except CaptureTimeout:
+            self.stop()
+            return []
+        raw = waveform.raw
+        assert raw is not None
+        n = self.noise_trace_points
+        traces = raw.size // n
+        if traces == 0:
+            return []
+        rows = raw[: traces * n].reshape(traces, n).astype(np.float64)
+        median = float(np.median(rows))
+        # The robust spread, at least one ADC level: quiet 8-bit noise is mostly one code.
+        level = 2.0 ** max(0, raw.dtype.itemsize * 8 - self.adc_bits)
+        sigma = max(1.4826 * float(np.median(np.abs(rows - median))), level)
+        low, high = waveform.rails(self.adc_bits)
+        stray = np.abs(rows - median).max(axis=1)
+        at_rails = ((raw[: traces * n].reshape(traces, n) <= low)
+                    | (raw[: traces * n].reshape(traces, n) >= high)).any(axis=1)
+        keep = (stray <= self.veto_sigma * sigma) & ~at_rails
+        vetoed = int(traces - keep.sum())
+        t_first = waveform.record(adc_bits=None).first_sample_ns
+        out = []
+        for i in np.nonzero(keep)[0].tolist():
+            t0 = None if t_first is None else t_first + round(i * n * waveform.sample_interval
+                                                             * 1e9)
+            out.append(WaveRecord(raw[i * n:(i + 1) * n], waveform.sample_interval,
+                                  waveform.scale, waveform.offset, 0, t0,
+                                  meta={"source": waveform.source, "noise": True,
+                                        "trace": i, "vetoed": vetoed}))
+        return out
 
     def read_block(self) -> bytes:
         """Read one definite-length block and the line feed that ends the response.
@@ -430,9 +717,18 @@ class InfiniiVision(SCPIMixin, Instrument):
 
         Returns:
             ``waveform``: one complete triggered record per poll (kind
-            ``waveform``), with its trigger time and clipping verdict.
+            ``waveform``), with its trigger time and clipping verdict;
+            ``segments``: every record of one segmented acquisition per poll, each
+            with its own trigger time (period 0.01 s: the next acquisition is armed
+            as soon as one is read); ``noise``: vetoed noise traces; ``trigger_rate``
+            (Hz): the dead-time-corrected trigger rate of the segments read.
         """
-        return [PollSpec("waveform", "V", self.read_records, 1.0, "voltage", PollKind.WAVEFORM)]
+        return [
+            PollSpec("waveform", "V", self.read_records, 1.0, "voltage", PollKind.WAVEFORM),
+            PollSpec("segments", "V", self.read_segments, 0.01, "voltage", PollKind.WAVEFORM),
+            PollSpec("noise", "V", self.read_noise, 5.0, "voltage", PollKind.WAVEFORM),
+            PollSpec("trigger_rate", "Hz", self.read_trigger_rate, 1.0, "rate"),
+        ]
 
     def control_specs(self) -> list[ControlSpec]:
         """Describe the settings.
@@ -451,6 +747,8 @@ class InfiniiVision(SCPIMixin, Instrument):
             "timebase_position": "s",
             "acquisition_type": "",
             "acquisition_count": "",
+            "acquisition_mode": "",
+            "segment_count": "",
         }
         return [self._control(name, unit) for name, unit in names.items()]
 

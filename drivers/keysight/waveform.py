@@ -24,9 +24,22 @@ the screen). :class:`Completion` bounds the moment the host saw the
 acquisition complete (between the last query that still found it running
 and the reply that found it stopped); :func:`trigger_time` turns it into
 the trigger time (ns since the epoch) and its uncertainty, half that
-interval, typically a poll interval (~10 ms) plus a round trip. A later
-segmented acquisition adds each segment's offset from the first to the
-first segment's trigger time.
+interval, typically a poll interval (~10 ms) plus a round trip.
+
+**Segmented acquisitions.** In segmented memory every segment has its own
+trigger, and the scope tags each with its time after the first segment's
+trigger (``:WAVeform:SEGMented:TTAG?``, for all at once
+``:WAVeform:SEGMented:XLISt? TTAG``), to the scope's time-base accuracy. One
+absolute anchor then places them all: when a segment (the last one seen to
+arrive) was seen complete, :func:`segment_trigger_times` subtracts its
+post-trigger span and its time tag to get the first segment's trigger time
+and adds every segment's tag to it; :func:`segment_records` makes one
+:class:`~drivers.readings.WaveRecord` per segment. Between two segments the
+trigger is dead for the record's span and the re-arm time
+(:func:`live_intervals`): what remains of each interval is the time the
+trigger waited, so ``(n - 1) / sum(live)`` over ``n`` intervals estimates the
+rate of triggers the detector produced, dead time corrected (unbiased for
+Poisson arrivals).
 
 Interface: :class:`Preamble` (``Preamble.parse(reply)``, ``volts(samples)``,
 ``time_axis(n)``, ``post_trigger_s``), :class:`Waveform` (``time``, ``volts``,
@@ -39,6 +52,7 @@ Interface: :class:`Preamble` (``Preamble.parse(reply)``, ``volts(samples)``,
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 from typing import Any
@@ -57,7 +71,10 @@ __all__ = [
     "RecordType",
     "Waveform",
     "WaveformFormat",
+    "live_intervals",
     "parse_block_header",
+    "segment_records",
+    "segment_trigger_times",
     "trigger_time",
 ]
 
@@ -228,6 +245,86 @@ def trigger_time(completion: Completion, preamble: Preamble) -> tuple[int, int]:
     """
     span_ns = round(max(0.0, preamble.post_trigger_s) * 1e9)
     return completion.estimate_ns - span_ns, completion.uncertainty_ns
+
+
+def segment_trigger_times(completion: Completion, preamble: Preamble,
+                          time_tags: Sequence[float], anchor: int) -> tuple[list[int], int]:
+    """Every segment's trigger time from when segment ``anchor`` was seen complete.
+
+    Args:
+        completion: when the host saw segment ``anchor`` (0-based) complete.
+        preamble: one segment's preamble (its post-trigger span).
+        time_tags: each segment's trigger time after the first segment's, s.
+        anchor: the segment the completion refers to.
+
+    Returns:
+        ``(times_ns, uncertainty_ns)``: each segment's trigger time, ns since the
+        epoch, and how far they may be off (the completion bounds).
+    """
+    t_anchor, uncertainty = trigger_time(completion, preamble)
+    first = t_anchor - round(time_tags[anchor] * 1e9)
+    return [first + round(tag * 1e9) for tag in time_tags], uncertainty
+
+
+def live_intervals(time_tags: Sequence[float], span_s: float, rearm_s: float) -> NDArray[np.float64]:
+    """The live part of each interval between consecutive segments' triggers, s.
+
+    After a trigger the scope records the rest of the segment, re-arms and
+    records the next segment's pre-trigger part before it can trigger again:
+    ``span_s`` (a whole segment) plus ``rearm_s`` of every interval is dead.
+    """
+    tags = np.asarray(time_tags, dtype=np.float64)
+    return np.maximum(0.0, np.diff(tags) - span_s - rearm_s)
+
+
+def segment_records(raw: NDArray[Any], preamble: Preamble, source: str,
+                    times_ns: Sequence[int] | None, *, adc_bits: int | None = None,
+                    uncertainty_ns: int | None = None,
+                    time_tags: Sequence[float] = ()) -> list[WaveRecord]:
+    """One record per segment of a segmented transfer.
+
+    Args:
+        raw: the samples as transferred, one row per segment.
+        preamble: one segment's preamble (its scaling and time axis).
+        source: the waveform source, e.g. ``"CHAN1"``.
+        times_ns: each segment's trigger time (:func:`segment_trigger_times`), or None.
+        adc_bits: the ADC resolution, to flag segments with samples at its rails.
+        uncertainty_ns: how far the trigger times may be off (in each record's meta).
+        time_tags: each segment's time tag, s (in each record's meta).
+    """
+    rows = np.asarray(raw)
+    if rows.ndim != 2:
+        raise ValueError("a segmented transfer has one row per segment")
+    n, points = rows.shape
+    view = Waveform(np.empty(0), np.empty(0), preamble, source, rows[:1].reshape(-1))
+    clipped = np.zeros(n, dtype=np.int64)
+    if adc_bits is not None and rows.size:
+        low, high = view.rails(adc_bits)
+        clipped = np.count_nonzero((rows <= low) | (rows >= high), axis=1)
+    trigger_index = view.trigger_index
+    presamples = max(0, min(round(trigger_index), points))
+    shift_ns = 0
+    if abs(presamples - trigger_index) > 0.5:  # the trigger lies outside the segment
+        shift_ns = round((presamples - trigger_index) * view.sample_interval * 1e9)
+    records = []
+    for i in range(n):
+        meta: dict[str, object] = {"source": source, "segment": i + 1}
+        if i < len(time_tags):
+            meta["time_tag_s"] = float(time_tags[i])
+        t_ns = None if times_ns is None else int(times_ns[i])
+        if t_ns is not None:
+            if uncertainty_ns is not None:
+                meta["t_uncertainty_ns"] = uncertainty_ns
+            if shift_ns:
+                meta["trigger_ns"] = t_ns
+                t_ns += shift_ns
+        quality, note = Quality.OK, ""
+        if clipped[i]:
+            quality = Quality.CLIPPED
+            note = f"{int(clipped[i])} of {points} samples at the ADC rails"
+        records.append(WaveRecord(rows[i], view.sample_interval, view.scale, view.offset,
+                                  presamples, t_ns, quality, note, meta))
+    return records
 
 
 @dataclass(frozen=True)

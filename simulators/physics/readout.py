@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from typing import Protocol
 
 import numpy as np
@@ -162,10 +163,25 @@ class TESReadout:
         self.energy = energy
         self.noise = noise
         self.bath_tolerance = 1e-4
+        #: The bath is asked at most this often (wall s; 0: every trace). In a whole lab asking
+        #: steps the fridge, and a scope in segmented memory takes hundreds of traces a
+        #: second while the bath moves slowly: the lab asks every 50 ms.
+        self.bath_check_s = 0.0
+        self._bath_checked = -math.inf
         self._rng = np.random.default_rng(seed)
         self._arrivals = PoissonArrivals(np.random.default_rng(None if seed is None else seed + 1))
         self._templates: dict[tuple[OperatingPoint, float, float], np.ndarray] = {}
         self._lock = threading.Lock()  # the scope and the lab may call from different threads
+        self._carry = np.zeros(0)  # pulse tails running past the end of the last trace
+        self._carry_dt = 0.0
+
+    def bath_check_due(self) -> bool:
+        """True (and the clock restarted) when the bath temperature is due to be asked."""
+        now = time.monotonic()
+        if now - self._bath_checked < self.bath_check_s:
+            return False
+        self._bath_checked = now
+        return True
 
     def next_event(self, after_s: float) -> float | None:
         """When the next photon arrives after ``after_s`` (s, on the caller's clock)."""
@@ -212,8 +228,16 @@ class TESReadout:
         return noise_trace(psd, n, dt, self._rng)
 
     def tes_current(self, n: int, dt: float, event_at: int | None = None) -> np.ndarray:
-        """TES current (A): operating point, photons and noise."""
+        """TES current (A): operating point, photons and noise.
+
+        A pulse that runs past the end of one trace goes on at the start of the next
+        (its tail is carried over), so the loop never sees a pulse cut off in one sample.
+        """
         current = np.full(n, self.tes.state.i)
+        carry = self._carry if self._carry_dt == dt else np.zeros(0)
+        m = min(carry.size, n)
+        current[:m] += carry[:m]
+        rest = carry[m:]
         arrivals = [int(k) for k in np.nonzero(self._rng.random(n) < self.rate * dt)[0]]
         if event_at is not None and 0 <= event_at < n:
             arrivals.append(event_at)
@@ -222,15 +246,22 @@ class TESReadout:
             for k in arrivals:
                 m = min(pulse.size, n - k)
                 current[k : k + m] += pulse[:m]
+                over = pulse[m:]
+                if over.size:
+                    if rest.size < over.size:
+                        rest = np.concatenate((rest, np.zeros(over.size - rest.size)))
+                    rest[: over.size] += over
+        self._carry, self._carry_dt = rest, dt
         return current + self.current_noise(n, dt)
 
     def acquire(self, n: int, dt: float, event_at: int | None = None) -> np.ndarray:
         """Loop output voltage, ``n`` samples at ``dt``, continuing the loop's state.
 
         The TES first re-settles if its bath temperature has moved by more
-        than :attr:`bath_tolerance` (K).
+        than :attr:`bath_tolerance` (K) (asked at most every :attr:`bath_check_s`).
         """
         with self._lock:
-            if abs(self.tes.bath_temperature() - self.tes.state.t_bath) > self.bath_tolerance:
+            if self.bath_check_due() and \
+                    abs(self.tes.bath_temperature() - self.tes.state.t_bath) > self.bath_tolerance:
                 self.tes.refresh()
             return self.fll.process(self.tes_current(n, dt, event_at), dt)

@@ -25,6 +25,11 @@ Interface:
   whose TES current also carries the modulation response, continuous across
   records on the loop's clock: what a scope on the SQUID output shows while
   the generator runs.
+* :class:`GeneratorTrace` -- a scope channel wired to a generator output (the
+  33522B's second channel, say, used as a trigger source), sampled on the
+  same clock as a :class:`ModulatedReadout` so that both channels of one
+  acquisition are simultaneous: triggering on it fixes the drive's phase in
+  the readout's record.
 
 Units: SI (V, A, Ohm, Hz, s); phases in degrees as the generator takes them.
 """
@@ -250,6 +255,7 @@ class ModulatedReadout:
         self.readout = readout
         self.line = line
         self._lock = threading.Lock()
+        self._last: tuple[float, int, float] | None = None  # (t0, n, dt) of the last record
 
     def next_event(self, after_s: float) -> float | None:
         """When the next photon arrives after ``after_s`` (s, on the caller's clock)."""
@@ -260,9 +266,51 @@ class ModulatedReadout:
         readout = self.readout
         with self._lock:
             tes = readout.tes
-            if abs(tes.bath_temperature() - tes.state.t_bath) > readout.bath_tolerance:
+            if readout.bath_check_due() and \
+                    abs(tes.bath_temperature() - tes.state.t_bath) > readout.bath_tolerance:
                 self.line.refresh()
             t = readout.fll.time + dt * np.arange(n)
+            self._last = (float(t[0]) if n else readout.fll.time, n, dt)
             current = readout.tes_current(n, dt, event_at)
             current += self.line.modulation_current(t, dt)
             return readout.fll.process(current, dt)
+
+    def sample_times(self, n: int, dt: float) -> np.ndarray:
+        """Times (s, on the loop's clock) of ``n`` samples at ``dt`` taken with the last record.
+
+        A digitizer samples its channels together: another channel acquired
+        with the same length and interval right after this one gets the same
+        times. Otherwise the times continue from the loop's present time.
+        """
+        with self._lock:
+            last = self._last
+            if last is not None and last[1] == n and last[2] == dt:
+                return last[0] + dt * np.arange(n)
+            return self.readout.fll.time + dt * np.arange(n)
+
+
+class GeneratorTrace:
+    """A scope channel wired to a generator output, on the clock of a modulated readout.
+
+    The scope's input is high impedance, so it sees the open-circuit voltage.
+
+    Args:
+        clock: the readout whose record times this channel shares.
+    """
+
+    def __init__(self, clock: ModulatedReadout) -> None:
+        self.clock = clock
+        self.output = GeneratorOutput()
+
+    def follow(self, channel: int) -> Callable[[int, GeneratorOutput], None]:
+        """A generator server's ``on_output`` callback for the output wired here."""
+
+        def on_output(number: int, output: GeneratorOutput) -> None:
+            if number == channel:
+                self.output = output
+
+        return on_output
+
+    def acquire(self, n: int, dt: float, event_at: int | None = None) -> np.ndarray:
+        """The generator's voltage at the times of the readout's record (``event_at`` ignored)."""
+        return self.output.volts(self.clock.sample_times(n, dt))

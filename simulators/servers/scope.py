@@ -45,6 +45,18 @@ SOUR CHAN1``.
   1, 5 or 9 divisions from the left].
 * ``:ACQuire:TYPE NORMal|AVERage|HRESolution|PEAK`` [NORM],
   ``:ACQuire:COUNt n`` [8; 2..65536]: AVERage waits for ``n`` triggers.
+* Segmented memory: ``:ACQuire:MODE RTIMe|SEGMented`` [RTIM; ``?`` ->
+  ``RTIM``/``SEGM``], ``:ACQuire:SEGMented:COUNt n`` [2; 2..1000 segments per
+  acquisition], ``:ACQuire:SEGMented:INDex n`` [1; the segment the waveform
+  queries read]; ``:WAVeform:SEGMented:COUNt?`` -> NR1 segments acquired (also
+  while acquiring); ``:WAVeform:SEGMented:TTAG?`` -> NR3 time tag of the
+  selected segment (s after the first segment's trigger);
+  ``:WAVeform:SEGMented:XLISt? RELXorigin|ABSXorigin|TTAG`` -> a definite-length
+  block holding the comma-separated NR3 values of every segment;
+  ``:WAVeform:SEGMented:ALL 0|1`` [0]: ``:WAVeform:DATA?`` returns every segment
+  (segments x points, the preamble's points being one segment's) instead of the
+  selected one. PEAK and AVERage are real-time only (segmented records are taken
+  NORMal or HRESolution).
 * ``:CHANnel<n>:SCALe v`` [0.5 V/div; 1 mV..5 V/div, at most 1 V/div into
   50 Ohm], ``:CHANnel<n>:OFFSet v`` [0 V, the screen centre],
   ``:CHANnel<n>:COUPling AC|DC`` [DC], ``:CHANnel<n>:IMPedance
@@ -90,6 +102,8 @@ from simulators.servers.scpi import ScpiCommand, ScpiError, ScpiParser, parse_bo
 IDN = "KEYSIGHT TECHNOLOGIES,DSOX3024T,MY00000001,07.50.2021102830"
 MAX_POINTS = 62_500
 MIN_POINTS = 100
+MAX_SEGMENTS = 1000
+"""Segments per segmented acquisition at most (the 3000T's limit)."""
 MEASUREMENT_RECORD = 1000
 """Points a running scope can transfer; the whole record only once stopped."""
 FORMAT_CODES = {"BYTE": 0, "WORD": 1, "ASCii": 4}
@@ -163,6 +177,10 @@ class ScopeServer(InstrumentServer):
         self.coupling = {ch: "DC" for ch in range(1, 5)}
         self.impedance = {ch: "ONEMeg" for ch in range(1, 5)}
         self.display = {ch: ch == 1 for ch in range(1, 5)}
+        self.acq_mode = "RTIMe"
+        self.seg_count = 2
+        self.seg_index = 1
+        self.seg_all = False
         self.engine.record = None
         self.engine.run(self.setup())  # a scope powers up (and resets) running
 
@@ -176,6 +194,11 @@ class ScopeServer(InstrumentServer):
             ac={ch: c == "AC" for ch, c in self.coupling.items()},
             acq_type=self.acq_type, count=self.acq_count, trig_source=self.trig_source,
             trig_level=self.trig_level, trig_slope=self.trig_slope, auto=self.sweep == "AUTO",
+            segmented=self.acq_mode == "SEGMented",
+            segments=self.seg_count if self.acq_mode == "SEGMented" else 1,
+            # Segmented memory records the displayed channels (and the trigger source) only.
+            channels=(tuple(ch for ch in range(1, 5) if self.display[ch] or ch == self.trig_source)
+                      if self.acq_mode == "SEGMented" else ()),
         )
 
     def _changed(self) -> None:
@@ -209,12 +232,26 @@ class ScopeServer(InstrumentServer):
         yref = 2 ** (bits - 1) if self.unsigned else 0
         return 8.0 * setup.scale[ch] / 2**bits, setup.offset[ch], yref
 
+    def _segment_rows(self, record: Record) -> np.ndarray:
+        """The held segmented record's rows a transfer returns (all, or the selected one)."""
+        rows = record.codes[self.wav_source]
+        if self.seg_all:
+            return rows
+        index = min(self.seg_index, rows.shape[0]) - 1
+        return rows[index : index + 1]
+
     def _data(self, _s: list[int], _a: str) -> bytes:
         record, setup, step = self._held()
-        if record is None:
+        if record is None or self.wav_source not in record.codes:
             self.parser.push_error(-230, "Data corrupt or stale")
             return b"#800000000\n"
-        words = record.codes[self.wav_source][::step]
+        if record.segmented:
+            words = self._segment_rows(record)[:, ::step].reshape(-1)
+            if self.seg_all:
+                self.engine.mark_transferred()
+        else:
+            words = record.codes[self.wav_source][::step]
+            self.engine.mark_transferred()
         if self.wav_format == "ASCii":
             lsb = 8.0 * setup.scale[self.wav_source] / 65536
             volts = (words.astype(np.float64) - 32768.0) * lsb + setup.offset[self.wav_source]
@@ -234,7 +271,8 @@ class ScopeServer(InstrumentServer):
 
     def _preamble(self, _s: list[int], _a: str) -> str:
         record, setup, step = self._held()
-        points = len(record.codes[self.wav_source][::step]) if record else setup.points
+        points = (record.codes[self.wav_source][..., ::step].shape[-1]
+                  if record and self.wav_source in record.codes else setup.points)
         yinc, yorig, yref = self._y_axis(setup)
         fields = [
             f"{FORMAT_CODES[self.wav_format]:+d}",
@@ -315,6 +353,38 @@ class ScopeServer(InstrumentServer):
             time.sleep(DIGITIZE_POLL_S)
         finally:
             self.lock.acquire()
+
+    def _set_segments(self, _s: list[int], a: str) -> None:
+        value = int(float(a))
+        if not 2 <= value <= MAX_SEGMENTS:
+            raise _out_of_range()
+        self.seg_count = value
+        self._changed()
+
+    def _set_segment_index(self, _s: list[int], a: str) -> None:
+        value = int(float(a))
+        if not 1 <= value <= MAX_SEGMENTS:
+            raise _out_of_range()
+        self.seg_index = value
+
+    def _time_tag(self, _s: list[int], _a: str) -> str:
+        record = self.engine.record
+        if record is None or not record.segmented:
+            return _nr3(0.0)
+        tags = record.time_tags
+        return _nr3(tags[min(self.seg_index, len(tags)) - 1])
+
+    def _xlist(self, _s: list[int], a: str) -> bytes:
+        kind = parse_choice(a, ("RELXorigin", "ABSXorigin", "TTAG"))
+        record = self.engine.record
+        if record is None or not record.segmented:
+            values: list[float] = []
+        else:
+            origin = record.setup.x_origin
+            values = [origin if kind == "RELXorigin" else tag + origin if kind == "ABSXorigin"
+                      else tag for tag in record.time_tags]
+        body = ",".join(_nr3(v) for v in values).encode("ascii")
+        return b"#8" + f"{len(body):08d}".encode("ascii") + body + b"\n"
 
     def _condition(self, _s: list[int], _a: str) -> str:
         value = (RUN_BIT if self.engine.running else 0) | (
@@ -430,6 +500,19 @@ class ScopeServer(InstrumentServer):
                         query=lambda s, a: short(self.acq_type)),
             ScpiCommand(":ACQuire:COUNt", set=self._set_count,
                         query=lambda s, a: f"{self.acq_count:+d}"),
+            ScpiCommand(":ACQuire:MODE", set=setter("acq_mode", ("RTIMe", "SEGMented")),
+                        query=lambda s, a: short(self.acq_mode)),
+            ScpiCommand(":ACQuire:SEGMented:COUNt", set=self._set_segments,
+                        query=lambda s, a: f"{self.seg_count:+d}"),
+            ScpiCommand(":ACQuire:SEGMented:INDex", set=self._set_segment_index,
+                        query=lambda s, a: f"{self.seg_index:+d}"),
+            ScpiCommand(":WAVeform:SEGMented:ALL",
+                        set=lambda s, a: setattr(self, "seg_all", parse_bool(a)),
+                        query=lambda s, a: "1" if self.seg_all else "0"),
+            ScpiCommand(":WAVeform:SEGMented:COUNt",
+                        query=lambda s, a: f"{self.engine.segments_so_far:+d}"),
+            ScpiCommand(":WAVeform:SEGMented:TTAG", query=self._time_tag),
+            ScpiCommand(":WAVeform:SEGMented:XLISt", query=self._xlist),
             ScpiCommand(":CHANnel<n>:SCALe", set=self._set_scale,
                         query=lambda s, a: _nr3(self.scale[chan(s)])),
             ScpiCommand(":CHANnel<n>:OFFSet", set=set_offset,

@@ -28,6 +28,17 @@ without the SCPI:
   below a record's span).
 * **A record keeps the settings it was taken with** (:class:`Setup`):
   changing a setting afterwards does not rescale what is held.
+* **Segmented memory** (``mode`` ``SEGMented``): one acquisition fills
+  ``segments`` segments, each from its own trigger (a real photon whose pulse
+  crossed the level), each with its trigger time. After a trigger the
+  segment's post-trigger part is recorded, the trigger re-arms
+  (:data:`REARM_S`) and the next segment's pre-trigger part must be recorded
+  before it can trigger again: photons in that dead time trigger nothing (they
+  may sit in a record as pile-up). The acquisition is complete when the last
+  segment is; a stop keeps the segments acquired so far. The engine counts
+  the segments it triggered and the live time it waited for them
+  (:attr:`AcquisitionEngine.segments_acquired`, :attr:`AcquisitionEngine.live_s`),
+  and the segments a transfer took (:meth:`AcquisitionEngine.mark_transferred`).
 
 Interface: :class:`Setup` (a snapshot of the acquisition settings),
 :class:`Record` (a completed acquisition), :class:`AcquisitionEngine`
@@ -42,6 +53,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.fft import next_fast_len
 
 from simulators.physics.readout import TraceSource
 
@@ -61,6 +73,11 @@ RUN_LOOKBACK_S = 0.5
 """While running, older events are skipped: only the latest acquisitions are ever shown."""
 MAX_BUFFER = 400_000
 """Longest stretch simulated in one piece; a longer trigger delay records the window apart."""
+
+SEGMENTS_PER_UPDATE = 64
+"""Segments examined per update in segmented mode (a record costs ~1 ms to simulate)."""
+REARM_S = 1e-6
+"""Segmented mode: the trigger re-arms this long after a segment's last sample."""
 
 TYPE_CODES = {"NORMal": 0, "PEAK": 1, "AVERage": 2, "HRESolution": 3}
 """Preamble ``type`` code of each ``:ACQuire:TYPE``."""
@@ -83,6 +100,10 @@ class Setup:
         trig_level: V.
         trig_slope: ``"POSitive"``, ``"NEGative"``, ``"EITHer"`` or ``"ALTernate"``.
         auto: AUTO sweep (an untriggered record when no trigger comes).
+        segmented: segmented memory (``:ACQuire:MODE SEGMented``).
+        segments: segments per segmented acquisition.
+        channels: the channels a segmented acquisition records (the displayed ones
+            and the trigger source; empty: all).
     """
 
     points: int
@@ -97,6 +118,9 @@ class Setup:
     trig_level: float
     trig_slope: str
     auto: bool
+    segmented: bool = False
+    segments: int = 1
+    channels: tuple[int, ...] = ()
 
     @property
     def first_index(self) -> int:
@@ -108,6 +132,11 @@ class Setup:
         """Time from the trigger to the end of the record, s (0 if the record ends before)."""
         return max(0.0, self.x_origin + self.points * self.x_increment)
 
+    @property
+    def pre_trigger_s(self) -> float:
+        """Time from the start of the record to the trigger, s (0 if the record starts after)."""
+        return max(0.0, -self.x_origin)
+
 
 @dataclass
 class Record:
@@ -116,11 +145,13 @@ class Record:
     Attributes:
         setup: what it was taken with.
         codes: per channel, the samples as unsigned 16-bit words (ADC level
-            left-aligned; WORD unsigned as transferred).
+            left-aligned; WORD unsigned as transferred); segmented: one row per segment.
         triggered: a real trigger started it (False: AUTO).
-        trigger_time: when (engine clock, s), if triggered.
+        trigger_time: when (engine clock, s), if triggered (the first segment's).
         completed_at: when the acquisition completed (engine clock, s).
         averaged: acquisitions averaged into it (1 unless AVERage).
+        segment_times: segmented: each segment's trigger time (engine clock, s).
+        transferred: a transfer has taken it (counted once).
     """
 
     setup: Setup
@@ -129,6 +160,18 @@ class Record:
     trigger_time: float | None
     completed_at: float
     averaged: int = 1
+    segment_times: list[float] = field(default_factory=list)
+    transferred: bool = False
+
+    @property
+    def segmented(self) -> bool:
+        """Taken in segmented memory (codes hold one row per segment)."""
+        return bool(self.segment_times)
+
+    @property
+    def time_tags(self) -> list[float]:
+        """Each segment's trigger time relative to the first segment's, s."""
+        return [t - self.segment_times[0] for t in self.segment_times]
 
 
 @dataclass
@@ -150,6 +193,7 @@ class _Armed:
     search_from: float
     capture: _Capture | None = None
     collected: list[dict[int, np.ndarray]] = field(default_factory=list)
+    segments: list[_Capture] = field(default_factory=list)
 
 
 def levels(volts: np.ndarray, scale: float, offset: float) -> np.ndarray:
@@ -192,6 +236,9 @@ class AcquisitionEngine:
         self.mode = "stopped"  # "stopped", "single" or "running"
         self.record: Record | None = None
         self.acquisitions = 0
+        self.segments_acquired = 0
+        self.segments_transferred = 0
+        self.live_s = 0.0
         self._armed: _Armed | None = None
         self._ter = False
         self._alternate_rising = True
@@ -209,10 +256,34 @@ class AcquisitionEngine:
         self._arm(setup)
 
     def stop(self) -> None:
-        """Stop now (``:STOP``); an acquisition in progress is abandoned, the last one kept."""
+        """Stop now (``:STOP``); an acquisition in progress is abandoned, the last one kept.
+
+        A segmented acquisition keeps the segments it completed (as the scope does).
+        """
         self.update()
+        armed = self._armed
+        if armed is not None and armed.setup.segmented and armed.segments:
+            self._complete_segmented(armed)
         self.mode = "stopped"
         self._armed = None
+
+    def mark_transferred(self) -> int:
+        """A transfer took the held record: count its segments once; return how many."""
+        record = self.record
+        if record is None or record.transferred:
+            return 0
+        record.transferred = True
+        n = max(1, len(record.segment_times))
+        self.segments_transferred += n
+        return n
+
+    @property
+    def segments_so_far(self) -> int:
+        """Segments of the acquisition in progress (``:WAVeform:SEGMented:COUNt?`` while
+        acquiring), else of the record held."""
+        if self._armed is not None and self._armed.setup.segmented:
+            return len(self._armed.segments)
+        return len(self.record.segment_times) if self.record is not None else 0
 
     def drop_record(self, setup: Setup) -> None:
         """A setting changed: while running, the next acquisitions use the new settings."""
@@ -255,14 +326,20 @@ class AcquisitionEngine:
     def update(self) -> None:
         """Catch up with the clock: find triggers, complete acquisitions."""
         now = self.clock()
-        for _ in range(CANDIDATES_PER_UPDATE):
+        armed = self._armed
+        budget = (SEGMENTS_PER_UPDATE if armed is not None and armed.setup.segmented
+                  else CANDIDATES_PER_UPDATE)
+        for _ in range(budget):
             armed = self._armed
             if armed is None:
                 return
             if armed.capture is not None:
                 if armed.capture.completes_at > now:
                     return
-                self._complete(armed, armed.capture)
+                if armed.setup.segmented:
+                    self._next_segment(armed, armed.capture)
+                else:
+                    self._complete(armed, armed.capture)
                 continue
             if self.mode == "running":
                 armed.search_from = max(armed.search_from, now - RUN_LOOKBACK_S)
@@ -291,6 +368,48 @@ class AcquisitionEngine:
             self._ter = True
         return True
 
+    def _next_segment(self, armed: _Armed, capture: _Capture) -> None:
+        """A segment is recorded: keep it, re-arm for the next or complete the acquisition."""
+        setup = armed.setup
+        armed.capture = None
+        if capture.trigger_time is not None:
+            # Live time: from when the trigger could fire until it did (the dead time of
+            # the segment before is not live).
+            self.live_s += max(0.0, capture.trigger_time - armed.started)
+        armed.segments.append(capture)
+        self.segments_acquired += 1
+        self._ter = True
+        if len(armed.segments) >= setup.segments:
+            self._complete_segmented(armed)
+            return
+        # The next segment: post-trigger part recorded, re-armed, pre-trigger part filled.
+        ready = capture.completes_at + REARM_S + setup.pre_trigger_s
+        armed.started = armed.search_from = ready
+
+    def _complete_segmented(self, armed: _Armed) -> None:
+        setup = armed.setup
+        codes = {}
+        for ch in armed.segments[0].volts:
+            rows = []
+            for capture in armed.segments:
+                v = capture.volts[ch]
+                v = v - v.mean() if setup.ac.get(ch) else v
+                steps = HIGH_RES_STEPS if setup.acq_type == "HRESolution" else 1
+                rows.append(digitise(v, setup.scale[ch], setup.offset[ch], steps))
+            codes[ch] = np.stack(rows)
+        first = armed.segments[0]
+        times = [c.trigger_time if c.trigger_time is not None else c.completes_at
+                 for c in armed.segments]
+        self.acquisitions += 1
+        self.record = Record(setup, codes, first.triggered, first.trigger_time,
+                             armed.segments[-1].completes_at, 1, times)
+        if self.mode == "single":
+            self.mode = "stopped"
+            self._armed = None
+        else:
+            done = armed.segments[-1].completes_at
+            self._armed = _Armed(setup, done, done)
+
     def _auto(self, armed: _Armed, now: float) -> bool:
         setup = armed.setup
         if not setup.auto or now - armed.started < AUTO_TRIGGER_S:
@@ -317,11 +436,14 @@ class AcquisitionEngine:
         apart = length > MAX_BUFFER  # a long trigger delay: record the window separately
         if apart:
             length = event + margin
+        # Noise is shaped by an FFT of the whole buffer: a few more samples at its end make
+        # it a fast length (a prime length costs ten times more, per segment).
+        length = next_fast_len(length, real=True)
         trig = setup.trig_source
         buffers = {
             ch: src.acquire(length, dt, event if with_event and ch == trig else None)
             for ch, src in self.sources.items()
-            if ch == trig or not apart
+            if ch == trig or (not apart and (not setup.channels or ch in setup.channels))
         }
         crossing = find_crossing(buffers[trig], event, event + margin, setup.trig_level,
                                  self._slope(setup))
@@ -330,7 +452,8 @@ class AcquisitionEngine:
         if setup.trig_slope == "ALTernate":
             self._alternate_rising = not self._alternate_rising
         if apart:
-            window = {ch: src.acquire(n, dt, None) for ch, src in self.sources.items()}
+            window = {ch: src.acquire(n, dt, None) for ch, src in self.sources.items()
+                      if not setup.channels or ch in setup.channels or ch == trig}
         else:
             start = crossing + first
             window = {ch: d[start : start + n] for ch, d in buffers.items()}

@@ -97,7 +97,7 @@ def test_names_are_checked_when_building(bad: str) -> None:
 
 def _valid_frames() -> list[bytes]:
     msg = messages.scalar("fridge1", "mxc", 0.01, units="K")
-    return [bytes(f) for f in messages.encode(msg)]
+    return [bytes(f) for f in messages.encode(msg, version=1)]  # the JSON header, edited below
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ import pytest
 from pymeasure.test import expected_protocol
 
 from drivers.keysight.infiniivision import (
+    AcquisitionMode,
     AcquisitionType,
     ByteOrder,
     Coupling,
@@ -69,6 +70,12 @@ QUERIES: dict[str, tuple[Callable[[InfiniiVision], Any], Any]] = {
     "waveform_unsigned": (_get("waveform_unsigned"), True),
     "waveform_points": (_get("waveform_points"), 1000),
     "waveform_points_mode": (_get("waveform_points_mode"), PointsMode.NORMAL),
+    "acquire_mode": (_get("acquisition_mode"), AcquisitionMode.REAL_TIME),
+    "acquire_segmented_count": (_get("segment_count"), 25),
+    "acquire_segmented_index": (_get("segment_index"), 3),
+    "waveform_segmented_all": (_get("waveform_all_segments"), False),
+    "waveform_segmented_count": (_get("segments_acquired"), 10),
+    "waveform_segmented_ttag": (_get("segment_time_tag"), 1.25e-3),
 }
 
 COMMANDS: dict[str, Callable[[InfiniiVision], Any]] = {
@@ -85,11 +92,16 @@ COMMANDS: dict[str, Callable[[InfiniiVision], Any]] = {
     "waveform_unsigned_off": _set("waveform_unsigned", False),
     "waveform_points_1000": _set("waveform_points", 1000),
     "waveform_points_mode_raw": _set("waveform_points_mode", "RAW"),
+    "acquire_mode_segmented": _set("acquisition_mode", AcquisitionMode.SEGMENTED),
+    "acquire_segmented_count_100": _set("segment_count", 100),
+    "acquire_segmented_index_2": _set("segment_index", 2),
+    "waveform_segmented_all_on": _set("waveform_all_segments", True),
 }
 
 
 def test_every_exchange_is_covered() -> None:
-    assert set(QUERIES) | set(COMMANDS) | {"waveform_preamble"} == set(MANUAL.names())
+    assert set(QUERIES) | set(COMMANDS) | {"waveform_preamble", "waveform_segmented_xlist"} \
+        == set(MANUAL.names())
     assert not set(QUERIES) & set(COMMANDS)
 
 
@@ -116,6 +128,15 @@ def test_driver_parses_the_manual_preamble() -> None:
     assert (pre.points, pre.count, pre.y_reference) == (1000, 1, 128)
     assert pre.x_origin == pytest.approx(-5e-4)
     assert pre.post_trigger_s == pytest.approx(5e-4)
+
+
+def test_driver_parses_the_manual_time_tag_list() -> None:
+    exchange = MANUAL["waveform_segmented_xlist"]
+    assert exchange.reply is not None
+    # The block is read by length, then its line feed (the message terminator).
+    with expected_protocol(InfiniiVision,
+                           [(exchange.send, exchange.reply.encode() + b"\n")]) as scope:
+        assert scope.segment_time_tags() == pytest.approx([0.0, 1.25e-3])
 
 
 @pytest.fixture(scope="module")

@@ -287,7 +287,7 @@ def test_export_to_csv_and_hdf5(service: tuple[LoggerService, LoggerEndpoints],
     assert export_main([str(cfg_path), "data/f/t", "--from", str(T0), "--to",
                         "2023-11-14T22:13:21Z", "-o", str(out)]) == 0
     rows = list(csv.reader(out.open()))
-    assert rows[0] == ["t_ns", "time_utc", "value", "min", "max", "count"]
+    assert rows[0] == ["t_ns", "time_utc", "value", "min", "max", "count", "quality"]
     assert [(int(r[0]), float(r[2])) for r in rows[1:]] == [(T0, 1.5), (T0 + S, 2.0)]
     assert rows[1][1] == "2023-11-14T22:13:20.000000000Z"
     h5 = tmp_path / "p.h5"

@@ -15,6 +15,7 @@ from daq.logger.decimate import bucket_width
 from daq.logger.sink import Batch, Progress, PublisherRecord, RecordLocation, Store
 from daq.logger.writer import run_retention
 from daq.messages import Kind
+from drivers.readings import Quality
 from tests.logger.conftest import Stamper
 
 T0 = 1_700_000_000_000_000_000
@@ -196,3 +197,27 @@ def test_retention_downsamples_old_samples_to_min_mean_max(open_store: OpenStore
     series = store.series("data/fridge1/still", T0, now, 100_000)
     assert values[old].max() in series.values and values[old].min() in series.values
     assert run_retention(store, rules, now) == {}  # idempotent
+
+
+def test_a_flagged_reading_is_a_gap_on_plots_and_named_in_the_export(
+        open_store: OpenStore) -> None:
+    store = open_store()
+    stamp = Stamper()
+    good = T0 + np.arange(10, dtype=np.int64) * S
+    bad = T0 + np.arange(10, 20, dtype=np.int64) * S
+    flags = int(Quality.OVERRANGE | Quality.SENSOR_ERROR)
+    _store_batch(store, Batch(messages=[
+        stamp(messages.scalar_batch("fridge1", "mxc", good, np.full(10, 0.013), units="K")),
+        # an open thermometer: the 372 answers 0 and flags it
+        stamp(messages.scalar_batch("fridge1", "mxc", bad, np.zeros(10), units="K",
+                                    quality=flags))]))
+    raw = store.series("data/fridge1/mxc", T0, T0 + 100 * S, 1000)
+    assert not raw.decimated
+    assert np.isnan(raw.values[10:]).all() and (raw.values[:10] == 0.013).all()
+    decimated = store.series("data/fridge1/mxc", T0, T0 + 20 * S, 4)
+    assert decimated.decimated
+    assert np.nanmin(decimated.values) == 0.013  # the flagged zeros are no minimum
+    assert np.isnan(decimated.values).any()      # and their buckets are gaps
+    cols = store.samples("data/fridge1/mxc", T0, T0 + 100 * S)
+    assert cols["value"][10:].tolist() == [0.0] * 10  # the value the instrument gave ...
+    assert cols["quality"].tolist() == [0] * 10 + [flags] * 10  # ... with its flags
