@@ -46,6 +46,17 @@ class Child:
     lines: list[str] = field(default_factory=list)
 
 
+_OUT = threading.Lock()
+
+
+def say(text: str) -> None:
+    """One whole line to stdout: lines of several children and of ``up`` never interleave
+    (``print`` writes the text and its newline separately)."""
+    with _OUT:
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+
+
 def _forward(child: Child, ready: threading.Event) -> None:
     assert child.proc is not None and child.proc.stdout is not None
     for line in child.proc.stdout:
@@ -53,7 +64,7 @@ def _forward(child: Child, ready: threading.Event) -> None:
         if not ready.is_set() and line.startswith(f"{child.name} ready"):
             child.ready_line = line
             ready.set()
-        print(f"[{child.name}] {line}", flush=True)
+        say(f"[{child.name}] {line}")
     ready.set()  # ended before being ready: the waiter sees proc.poll() set
 
 
@@ -85,7 +96,7 @@ def _stop(children: list[Child]) -> None:
         try:
             child.proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
-            print(f"[up] {child.name} did not stop in 15 s; killing it", flush=True)
+            say(f"[up] {child.name} did not stop in 15 s; killing it")
             child.proc.kill()
             child.proc.wait()
 
@@ -115,8 +126,8 @@ def plan(config_path: Path, headless: bool) -> list[Child]:
         children.append(Child("alarms", [*cli, "alarms", str(config_path)]))
     if not headless:
         if not has_display():
-            print("[up] no display (DISPLAY, WAYLAND_DISPLAY and QT_QPA_PLATFORM are unset): "
-                  "running headless", flush=True)
+            say("[up] no display (DISPLAY, WAYLAND_DISPLAY and QT_QPA_PLATFORM are unset): "
+                "running headless")
         else:
             children.append(Child("dashboard", [*cli, "dashboard", str(config_path)]))
     return children
@@ -139,16 +150,15 @@ def up(config_path: Path, headless: bool) -> int:
                 break
             started.append(child)
             _start(child)
-        print("qupdaq up: everything is running (Ctrl-C stops it all)", flush=True)
+        say("qupdaq up: everything is running (Ctrl-C stops it all)")
         for child in started:
-            print(f"  {child.name:<10} {child.ready_line}", flush=True)
+            say(f"  {child.name:<10} {child.ready_line}")
         while not stop.wait(0.5):
             for child in started:
                 assert child.proc is not None
                 code = child.proc.poll()
                 if code is not None:
-                    print(f"[up] {child.name} exited with status {code}; stopping the rest",
-                          flush=True)
+                    say(f"[up] {child.name} exited with status {code}; stopping the rest")
                     _stop(started)
                     return 1
     except RuntimeError as exc:
@@ -156,5 +166,5 @@ def up(config_path: Path, headless: bool) -> int:
         _stop(started)
         return 1
     _stop(started)
-    print("qupdaq up: stopped", flush=True)
+    say("qupdaq up: stopped")
     return 0

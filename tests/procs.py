@@ -75,6 +75,17 @@ class Service:
         self.proc.kill()
         self.proc.wait()
 
+    def wait_exit(self, timeout_s: float = 15.0) -> int:
+        """Wait for an exit already asked for (one signal, as systemd sends it); SIGKILL after
+        ``timeout_s``. A second SIGTERM could land during the interpreter's shutdown, when
+        Python's handlers are gone, and read as a crash."""
+        try:
+            return int(self.proc.wait(timeout=timeout_s))
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            return int(self.proc.returncode)
+
     def stop(self, timeout_s: float = 15.0) -> int:
         """SIGTERM, then SIGKILL after ``timeout_s``; returns the exit status."""
         if self.proc.poll() is None:

@@ -42,7 +42,8 @@ def test_the_generated_units_pass_systemd_analyze_verify(tmp_path: Path, user: b
     paths = write_units(ROOT / "configs" / "facility.yaml", tmp_path / "units", user=user,
                         command=QUPDAQ)
     names = sorted(p.name for p in paths)
-    assert names == ["qupdaq-broker.service", "qupdaq-daemon-fridge1.service",
+    assert names == ["qupdaq-alarms.service", "qupdaq-broker.service",
+                     "qupdaq-daemon-fridge1.service",
                      "qupdaq-daemon-fridge2.service", "qupdaq-daemon-fridge3.service",
                      "qupdaq-daemon-fridge4.service", "qupdaq-logger.service"]
     daemon = (tmp_path / "units" / "qupdaq-daemon-fridge2.service").read_text()

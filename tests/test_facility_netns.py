@@ -302,7 +302,7 @@ def test_a_cut_link_stalls_only_its_fridge_and_the_archive_is_whole(
     for daemon in daemons.values():
         daemon.proc.send_signal(signal.SIGTERM)
     for fridge, daemon in daemons.items():
-        assert daemon.stop(timeout_s=30) == 0, (fridge, daemon.lines[-20:])
+        assert daemon.wait_exit(timeout_s=30) == 0, (fridge, daemon.lines[-20:])
         assert "daemon stopped" in daemon.lines, (fridge, daemon.lines[-20:])
     probe = fac.run(None, "-m", "tests.netns_watch", "logger-status", str(configs["observer"]),
                     name="logger-status")

@@ -29,7 +29,7 @@ def test_the_embedded_config_passes() -> None:
     (lambda d: d["instruments"]["ls372"]["controls"][0].update(spec="setpiont"),
      "instruments.ls372.controls[0].spec", "control 'setpiont' does not exist; valid: "),
     (lambda d: d["instruments"]["scope"]["poll"][0].update(spec="wavefrom"),
-     "instruments.scope.poll[0].spec", "poll spec 'wavefrom' does not exist; valid: waveform"),
+     "instruments.scope.poll[0].spec", "poll spec 'wavefrom' does not exist; valid: noise, segments, trigger_rate, waveform"),
     (lambda d: d["instruments"]["sim900"]["actions"][0].update(spec="port1.off"),
      "instruments.sim900.actions[0].spec", "action 'port1.off' does not exist"),
     (lambda d: d["limits"].update({"fridge1/mxc_setpiont": {"max": 1}}),

@@ -144,7 +144,7 @@ def sim() -> Iterator[DastardSim]:
 
 
 def status_messages(base: int, wanted: int, timeout_s: float = 15.0) -> list[object]:
-    """Status updates until ``wanted`` TRIGGERRATE messages have come (blocking receives)."""
+    """Status updates until ``wanted`` distinct TRIGGERRATE windows have come (blocking)."""
     ctx = zmq.Context.instance()
     sock = ctx.socket(zmq.SUB)
     sock.setsockopt(zmq.SUBSCRIBE, b"")
@@ -158,7 +158,8 @@ def status_messages(base: int, wanted: int, timeout_s: float = 15.0) -> list[obj
         tag, body = sock.recv_multipart()
         got.append(parse_status(tag, body))
         rpc.call("SourceControl.SendAllStatus", "dummy")
-        while sum(isinstance(u, TriggerRate) for u in got) < wanted:
+        # Distinct windows: the full status repeats the newest window already sent.
+        while len({u.hi_time_ns for u in got if isinstance(u, TriggerRate)}) < wanted:
             tag, body = sock.recv_multipart()
             got.append(parse_status(tag, body))
     finally:
