@@ -31,7 +31,7 @@ import numpy as np
 
 from daq.analysis.noise import NoiseSpectrum, average_psd
 from daq.dashboard_config import DetectorView
-from daq.messages import Kind, Message, describe_quality, is_bad
+from daq.messages import Kind, Message, Quality, describe_quality, is_bad
 from gui.models.format import Reading, Tone
 
 #: The fewest pre-trigger samples worth a spectrum of their own.
@@ -228,9 +228,18 @@ class DetectorModel:
             self._pool = None
 
     def lock_state(self, reading: Reading | None) -> tuple[str, Tone]:
-        """The SQUID lock state from the config's lock stream: text and tone."""
+        """The SQUID lock state: from the config's lock stream, else from the records.
+
+        SQUID electronics such as the PFL-102 cannot be read back, so without a lock
+        stream the record itself is the evidence: a locked loop keeps the output inside
+        the digitizer's range, an unlocked one runs to the rails (flagged CLIPPED).
+        """
         if self.view.lock is None:
-            return "no lock stream", Tone.NONE
+            if self.record is None:
+                return "no records", Tone.NONE
+            if self.record.quality & Quality.CLIPPED:
+                return "UNLOCKED? output at the rails", Tone.ALARM
+            return "output in range", Tone.GOOD
         if reading is None:
             return "not received", Tone.NONE
         if is_bad(reading.quality):

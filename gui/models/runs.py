@@ -97,7 +97,10 @@ class RunEntry:
 
     @property
     def fraction(self) -> float | None:
-        """done / total, None without a total."""
+        """done / total, None without a total; a completed run is whole, whatever its last
+        progress message said (the last steps may finish between two of them)."""
+        if self.status == "completed":
+            return 1.0
         return self.done / self.total if self.total else None
 
     @property

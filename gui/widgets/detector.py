@@ -54,7 +54,7 @@ class DetectorPanel(QtWidgets.QWidget):
         self.title = QtWidgets.QLabel(model.name)
         self.title.setStyleSheet("font-size: 24px; font-weight: bold;")
         facts.addWidget(self.title)
-        self.lock = self._fact(facts, "SQUID", "no lock stream")
+        self.lock = self._fact(facts, "SQUID", "no records")
         self.rate = self._fact(facts, "Trigger rate", "000.0 /s")
         self.bias = self._fact(facts, "TES bias", "SENSOR FAULT")
         self.flags = self._fact(facts, "Record", "8192 × 500 ns")

@@ -23,8 +23,8 @@ def sweep(request):
 def test_normal_and_parasitic_resistance(sweep) -> None:
     data, result = sweep
     p = data.params
-    assert result.r_n_ohm == pytest.approx(p.r_n, rel=0.02)
-    assert result.r_par_ohm == pytest.approx(p.r_par, rel=0.05)
+    assert result.r_n_ohm == pytest.approx(p.r_n, rel=0.02, abs=0)
+    assert result.r_par_ohm == pytest.approx(p.r_par, rel=0.05, abs=0)
     assert result.output_offset_v == pytest.approx(data.offset_v, abs=1e-4)
     assert abs(result.normal_intercept_a) < 20e-9  # no flux jump: both branches meet at 0
 
@@ -32,9 +32,9 @@ def test_normal_and_parasitic_resistance(sweep) -> None:
 @pytest.mark.parametrize("fraction", [0.3, 0.9])
 def test_saturation_power_at_a_fraction_of_rn(sweep, fraction: float) -> None:
     data, result = sweep
-    assert result.p_at(fraction) == pytest.approx(data.true_p(fraction), rel=0.03)
+    assert result.p_at(fraction) == pytest.approx(data.true_p(fraction), rel=0.03, abs=0)
     if fraction == result.p_sat_fraction:
-        assert result.p_sat_w == pytest.approx(data.true_p(fraction), rel=0.03)
+        assert result.p_sat_w == pytest.approx(data.true_p(fraction), rel=0.03, abs=0)
 
 
 def test_branches_and_the_latch(sweep) -> None:
@@ -55,12 +55,12 @@ def test_bias_current_input_and_negative_polarity_agree() -> None:
     circuit = _circuit(data)
     ref = analyze_iv(data.bias_v, data.v_out, circuit, bias_is_voltage=True)
     in_amps = analyze_iv(data.bias_v / R_BIAS, data.v_out, circuit)
-    assert in_amps.r_n_ohm == pytest.approx(ref.r_n_ohm, rel=1e-12)
+    assert in_amps.r_n_ohm == pytest.approx(ref.r_n_ohm, rel=1e-12, abs=0)
     # The negative sweep: bias and TES current change sign, the offset does not.
     mirrored = analyze_iv(-data.bias_v, 2 * data.offset_v - data.v_out, circuit,
                           bias_is_voltage=True)
-    assert mirrored.r_n_ohm == pytest.approx(ref.r_n_ohm, rel=1e-9)
-    assert mirrored.p_sat_w == pytest.approx(ref.p_sat_w, rel=1e-9)
+    assert mirrored.r_n_ohm == pytest.approx(ref.r_n_ohm, rel=1e-9, abs=0)
+    assert mirrored.p_sat_w == pytest.approx(ref.p_sat_w, rel=1e-9, abs=0)
     assert np.all(mirrored.i_tes_a[:-1] <= 0) and mirrored.latch_index == ref.latch_index
 
 
@@ -71,8 +71,8 @@ def test_a_flux_jump_at_the_latch_is_flagged_and_the_normal_offset_recovers() ->
     assert abs(naive.normal_intercept_a) > 1e-6  # the branches no longer meet at zero
     fixed = analyze_iv(data.bias_v, data.v_out, circuit, bias_is_voltage=True,
                        offset_branch="normal")
-    assert fixed.r_n_ohm == pytest.approx(data.params.r_n, rel=0.02)
-    assert fixed.p_sat_w == pytest.approx(data.true_p(0.9), rel=0.03)
+    assert fixed.r_n_ohm == pytest.approx(data.params.r_n, rel=0.02, abs=0)
+    assert fixed.p_sat_w == pytest.approx(data.true_p(0.9), rel=0.03, abs=0)
 
 
 def test_refusals() -> None:
@@ -87,7 +87,7 @@ def test_refusals() -> None:
     result = analyze_iv(data.bias_v[high], data.v_out[high], circuit, bias_is_voltage=True,
                         offset_branch="normal")
     assert result.latch_index is None
-    assert result.r_n_ohm == pytest.approx(data.params.r_n + data.params.r_par, rel=0.02)
+    assert result.r_n_ohm == pytest.approx(data.params.r_n + data.params.r_par, rel=0.02, abs=0)
     with pytest.raises(ValueError, match="r_bias_ohm"):
         analyze_iv(data.bias_v, data.v_out, IVCircuit(data.params.r_sh, data.gain),
                    bias_is_voltage=True)

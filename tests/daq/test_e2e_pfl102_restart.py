@@ -71,7 +71,7 @@ class Setup:
         sub = Subscriber(bus.subscribe_url, ["status/tes1/pfl102"], snapshot_url=bus.snapshot_url)
         try:
             self.daemon = self._start(qupdaq("daemon", str(self.path)), "daemon ready")
-            end = time.monotonic() + 30
+            end = time.monotonic() + 60  # a loaded machine: the first connect may be retried
             while time.monotonic() < end:
                 msg = sub.recv(0.5)
                 if msg is not None and msg.kind is Kind.STATUS \
@@ -79,7 +79,8 @@ class Setup:
                     return
         finally:
             sub.close()
-        raise AssertionError("the daemon never connected the PFL-102")
+        lines = "\n".join(self.daemon.lines[-30:]) if self.daemon else ""
+        raise AssertionError(f"the daemon never connected the PFL-102:\n{lines}")
 
     def stop_daemon(self) -> None:
         assert self.daemon is not None

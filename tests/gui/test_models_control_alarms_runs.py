@@ -229,6 +229,9 @@ def test_a_run_is_followed_from_start_through_progress_to_its_points_and_stop() 
         documents.RunStatus.ABORTED, "operator stopped it", time.time_ns(), {"iv": 5}, 0,
         0.0)))
     assert run.status == "aborted" and not run.running and run.reason == "operator stopped it"
+    assert run.fraction == pytest.approx(37 / 120)  # an aborted run shows how far it got
+    run.status = "completed"
+    assert run.fraction == 1.0  # a completed one is whole, whatever its last progress said
     # the logger's `runs` op: one row per run, its start document in meta, times in ns
     stored = documents.start_message(documents.StartDocument(
         run_id="20260101T000000-rt-0000", procedure="rt", recipe_name="rt", recipe_path="",

@@ -66,7 +66,13 @@ def test_the_lock_state_comes_from_the_configured_stream() -> None:
     assert locked.lock_state(Reading(1.0)) == ("LOCKED", Tone.GOOD)
     assert locked.lock_state(Reading(0.0))[1] is Tone.ALARM
     assert locked.lock_state(Reading(1.0, quality=int(Quality.INVALID)))[1] is Tone.BAD
-    assert DetectorModel("t", DetectorView(record="t/r")).lock_state(None)[1] is Tone.NONE
+    # PFL-102 electronics cannot be read back: without a lock stream the records tell
+    from_records = DetectorModel("tes1", DetectorView(record="tes1/squid_out"), psd_every_s=0)
+    assert from_records.lock_state(None) == ("no records", Tone.NONE)
+    from_records.apply(_record(np.zeros(256), 0, 0))
+    assert from_records.lock_state(None) == ("output in range", Tone.GOOD)
+    from_records.apply(_record(np.zeros(256), 1, int(Quality.CLIPPED)))
+    assert from_records.lock_state(None)[1] is Tone.ALARM
 
 
 @pytest.fixture
