@@ -48,6 +48,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -205,16 +206,30 @@ def start_process(args: list[str], ready: str, what: str) -> subprocess.Popen[st
             break
         seen.append(line)
         if line.startswith(ready):
-            threading.Thread(target=_drain, args=(lines,), daemon=True).start()
+            tail: deque[str] = deque(seen[-40:], maxlen=40)
+            TAILS[proc.pid] = tail
+            threading.Thread(target=_drain, args=(lines, tail), daemon=True).start()
             return proc
     proc.kill()
     proc.wait()
     raise RuntimeError(f"{what} did not start:\n" + "\n".join(seen[-20:]))
 
 
-def _drain(lines: queue.Queue[str | None]) -> None:
-    while lines.get() is not None:
-        pass
+#: The last lines each started process printed (by pid), for the report when one dies.
+TAILS: dict[int, deque[str]] = {}
+
+
+def _drain(lines: queue.Queue[str | None], tail: deque[str]) -> None:
+    while (line := lines.get()) is not None:
+        tail.append(line)
+
+
+def check_alive(procs: dict[str, subprocess.Popen[str]]) -> None:
+    """Raise, with its last lines, if any of ``procs`` has ended."""
+    for name, proc in procs.items():
+        if proc.poll() is not None:
+            lines = "\n".join(TAILS.get(proc.pid, ()))
+            raise RuntimeError(f"{name} ended with status {proc.returncode}:\n{lines}")
 
 
 def stop_process(proc: subprocess.Popen[str], timeout_s: float = 60.0) -> int:
@@ -384,12 +399,13 @@ def _last_status(db: Path) -> dict[str, object]:
     return json.loads(row[0]) if row else {}
 
 
-def _drain_spool(db: Path, timeout_s: float) -> float:
+def _drain_spool(db: Path, timeout_s: float, procs: dict[str, subprocess.Popen[str]]) -> float:
     """Wait until the archive holds the bridge's report that the source went quiet."""
     start = time.monotonic()
     while time.monotonic() - start < timeout_s:
         if _last_status(db).get("state") in ("stale", "disconnected"):
             break
+        check_alive(procs)
         time.sleep(1.0)
     return time.monotonic() - start
 
@@ -436,13 +452,14 @@ def run_archive(seconds: float = 60.0, channels: int = 256, rate: float = 100.0,
             t0, n0 = time.monotonic(), _archived(db)
             time.sleep(seconds)  # the measurement itself
             n1, t1 = _archived(db), time.monotonic()
+            check_alive(procs)
             cpu1 = {name: cpu_seconds(proc.pid) for name, proc in procs.items()}
             elapsed = t1 - t0
             # The end: the simulator stops; the bridge settles its last trigger-count windows
             # and reports the source stale; the daemon drains its spool into the archive until
             # that report is there (everything the bridge emitted before it is, too).
             stop_process(procs.pop("simulator"))
-            drain_s = _drain_spool(db, timeout_s=drain_timeout_s)
+            drain_s = _drain_spool(db, timeout_s=drain_timeout_s, procs=procs)
             stop_process(procs.pop("daemon"), timeout_s=120)
             stop_process(procs.pop("logger"), timeout_s=120)
         finally:

@@ -119,8 +119,10 @@ class Daemon:
                               error=lambda: self.control.last_error)
         self.supervisor.watch("outbound", lambda: self.outbound.alive)
         if self.dastard is not None:
+            # Its threads, not DASTARD's presence: a DASTARD that is away is reported stale
+            # by the bridge; restarting the bridge would not bring it back.
             self.supervisor.watch("dastard bridge", lambda: self.dastard is not None
-                                  and self.dastard.alive, restart=self._restart_dastard)
+                                  and self.dastard.running, restart=self._restart_dastard)
         next_status = 0.0
         watchdog = watchdog_period_s()  # under systemd: prove liveness while healthy
         next_beat = 0.0

@@ -195,7 +195,13 @@ class DastardBridge:
     @property
     def alive(self) -> bool:
         """DASTARD's ALIVE is fresh (within ``stale_after_s``) and the bridge runs."""
-        return bool(self._threads) and self._state is InstrumentState.CONNECTED
+        return self.running and self._state is InstrumentState.CONNECTED
+
+    @property
+    def running(self) -> bool:
+        """Every thread of the bridge runs (whether DASTARD is there or not: a quiet or
+        restarting DASTARD is a stale source, not a dead bridge)."""
+        return bool(self._threads) and all(t.is_alive() for t in self._threads)
 
     @property
     def state(self) -> InstrumentState:

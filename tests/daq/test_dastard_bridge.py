@@ -374,7 +374,8 @@ def test_the_daemon_runs_the_bridge_and_its_records_reach_the_bus(
         "bus": bus,
         "daemon": {"name": "daemon-array", "state_dir": str(base / "state"),
                    "control": {"bind": f"tcp://127.0.0.1:{free_port()}"}},
-        "dastard": {"host": "127.0.0.1", "base_port": sim.base, "source": "tes_array"}}))
+        "dastard": {"host": "127.0.0.1", "base_port": sim.base, "source": "tes_array",
+                    "stale_after_s": 3.0}}))
     broker = qupdaq("broker", str(config))
     broker.wait_line("broker ready")
     daemon = qupdaq("daemon", str(config))
@@ -391,6 +392,17 @@ def test_the_daemon_runs_the_bridge_and_its_records_reach_the_bus(
                 msg = sub.recv(1.0)
                 if msg is not None:
                     (records if msg.kind is Kind.WAVE else status).append(msg)
+            # DASTARD goes away (a restart, a crash): the source is stale, the daemon goes on
+            # (a bridge waiting for DASTARD is not a dead part to restart until it gives up)
+            sim.stop()
+            went_quiet = time.monotonic()
+            quiet: list[str] = []
+            while time.monotonic() - went_quiet < 20:
+                msg = sub.recv(1.0)
+                if msg is not None and msg.kind is Kind.STATUS:
+                    quiet.append(msg.meta["state"])
+            assert daemon.proc.poll() is None, daemon.lines[-10:]
+            assert "stale" in quiet or "disconnected" in quiet, quiet
         finally:
             sub.close()
     finally:
