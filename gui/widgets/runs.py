@@ -102,10 +102,8 @@ class RunsView(QtWidgets.QWidget):
                     item.setForeground(theme.colour(run.tone))
                 self.table.setItem(r, c, item)
             bar = QtWidgets.QProgressBar()
-            fraction = run.fraction
             bar.setRange(0, 1000)
-            bar.setValue(int(1000 * (fraction if fraction is not None else
-                                     (1.0 if run.status == "completed" else 0.0))))
+            bar.setValue(int(1000 * (run.fraction or 0.0)))  # the model says when it is whole
             bar.setFormat(run.progress_text() or run.status)
             self.table.setCellWidget(r, 6, bar)
             self.bars[run.run_id] = bar
