@@ -49,6 +49,10 @@ R_BIAS = 10e3
 FLUX_LINE_A_PER_PHI0 = 20e-6  # the PFL-102 simulator's flux line: Phi0 / 20 uA
 #: A shorter I-V than the example recipe's: the superconducting branch down to 1.5 V.
 IV_SWEEP = [{"start": 10.0, "stop": 3.2, "step": 0.1}, {"start": 3.2, "stop": 1.5, "step": 0.02}]
+#: The I-V whose R_par is judged goes well into the superconducting branch: the latch is
+#: near 1.9 V, and a few points below it may not make a branch (R_par then reads 0).
+IV_SWEEP_TO_SC = [{"start": 10.0, "stop": 3.2, "step": 0.1},
+                  {"start": 3.2, "stop": 0.6, "step": 0.02}]
 THERMAL = {"band_k": 0.001, "hold_s": 2.0, "timeout_s": 600.0}
 
 
@@ -163,7 +167,7 @@ def iv_run(lab: RunningLab) -> dict[str, Any]:
     out: dict[str, Any] = {}
 
     def work() -> None:
-        out["outcome"] = lab.run(_iv_recipe())
+        out["outcome"] = lab.run(_iv_recipe(bias_v=IV_SWEEP_TO_SC))
 
     bus = lab.config.bus
     with Subscriber(bus.subscribe_url, ["run/"]) as sub:
