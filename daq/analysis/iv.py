@@ -87,8 +87,9 @@ class IVResult:
         output_offset_v: the loop-output offset that was removed, V.
         r_n_ohm: normal resistance from the normal-branch slope, Ohm.
         r_n_stderr_ohm: its standard error, Ohm.
-        r_par_ohm: parasitic resistance from the superconducting slope, Ohm (0 when the
-            sweep has no superconducting branch: R_n then includes it).
+        r_par_ohm: parasitic resistance from the superconducting slope, Ohm (None when
+            the sweep has no superconducting branch: it is then unknown, taken as 0 in
+            the conversion, and R_n includes it).
         normal_intercept_a: normal-branch current at zero bias after the offset
             removal, A (0 within noise unless the loop jumped between branches).
         superconducting_intercept_a: the same for the superconducting branch, A (0 when
@@ -113,7 +114,7 @@ class IVResult:
     output_offset_v: float
     r_n_ohm: float
     r_n_stderr_ohm: float
-    r_par_ohm: float
+    r_par_ohm: float | None
     normal_intercept_a: float
     superconducting_intercept_a: float
     latch_index: int | None
@@ -248,7 +249,8 @@ def analyze_iv(
         offset = sc_fit.intercept
     else:
         offset = normal_fit.intercept
-    r_par = r_sh * (1.0 / sc_fit.slope - 1.0) if sc_fit is not None else 0.0
+    r_par_known = r_sh * (1.0 / sc_fit.slope - 1.0) if sc_fit is not None else None
+    r_par = r_par_known or 0.0  # unknown: taken as 0, R_n then includes it
     r_n = r_sh / normal_fit.slope - r_sh - r_par
     r_n_err = r_sh * normal_fit.slope_stderr / normal_fit.slope**2
     if r_n <= 0:
@@ -277,7 +279,7 @@ def analyze_iv(
         output_offset_v=sign * offset * circuit.gain_v_per_a,
         r_n_ohm=float(r_n),
         r_n_stderr_ohm=float(r_n_err),
-        r_par_ohm=float(r_par),
+        r_par_ohm=None if r_par_known is None else float(r_par_known),
         normal_intercept_a=sign * (normal_fit.intercept - offset),
         superconducting_intercept_a=sign * (sc_fit.intercept - offset) if sc_fit else 0.0,
         latch_index=latch,

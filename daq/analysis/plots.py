@@ -95,7 +95,7 @@ def plot_iv(result: IVResult, *, title: str = "TES I-V") -> Figure:
         s = sign * np.linspace(0.0, 1.3 * sc_top, 20)
         ax_i.plot(s * 1e6, (result.superconducting_fit.slope * s
                             + result.superconducting_intercept_a) * 1e6, "--", color="tab:blue",
-                  lw=1, label=f"SC fit: R_par = {result.r_par_ohm*1e3:.3f} mΩ")
+                  lw=1, label=f"SC fit: R_par = {_milliohm(result.r_par_ohm, 3)}")
     if result.latch_index is not None:
         latch = float(result.i_bias_a[result.latch_index])
         ax_i.axvline(latch * 1e6, color="0.5", ls=":", lw=1, label=f"latch at {latch * 1e6:.1f} µA")
@@ -122,9 +122,15 @@ def plot_iv(result: IVResult, *, title: str = "TES I-V") -> Figure:
     ax_r.set(xlabel="TES voltage V_TES (µV)", ylabel="TES resistance R (mΩ)",
              title="Resistance along the sweep")
     _text(ax_r, [f"R_n = {result.r_n_ohm*1e3:.3f} mΩ ± {result.r_n_stderr_ohm*1e6:.2f} µΩ",
-                 f"R_par = {result.r_par_ohm*1e3:.4f} mΩ",
+                 f"R_par = {_milliohm(result.r_par_ohm, 4)}",
                  f"output offset = {result.output_offset_v*1e3:.2f} mV"], "lower right")
     return fig
+
+
+def _milliohm(ohm: float | None, digits: int) -> str:
+    if ohm is None:
+        return "unknown (no superconducting branch)"
+    return f"{ohm * 1e3:.{digits}f} mΩ"
 
 
 def _log_binned(f: np.ndarray, z: np.ndarray, sigma: np.ndarray, per_decade: int = 12) \

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from daq.analysis.iv import IVCircuit, analyze_iv
+from daq.analysis.plots import plot_iv
 from simulators.physics.tes import SET_A_30NH, SET_B
 from tests.analysis.simdata import R_BIAS, iv_data
 
@@ -88,6 +89,10 @@ def test_refusals() -> None:
                         offset_branch="normal")
     assert result.latch_index is None
     assert result.r_n_ohm == pytest.approx(data.params.r_n + data.params.r_par, rel=0.02, abs=0)
+    assert result.r_par_ohm is None  # unknown without a superconducting branch, not 0
+    figure = plot_iv(result)
+    texts = [t.get_text() for ax in figure.axes for t in ax.texts]
+    assert any("R_par = unknown (no superconducting branch)" in t for t in texts)
     with pytest.raises(ValueError, match="r_bias_ohm"):
         analyze_iv(data.bias_v, data.v_out, IVCircuit(data.params.r_sh, data.gain),
                    bias_is_voltage=True)
