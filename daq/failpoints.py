@@ -8,13 +8,16 @@ after the process started; immediately without ``@``)::
 
 Each supervised thread calls :func:`failpoint` with its name once per loop;
 when armed and due it raises :class:`FailpointError` (once), which ends the
-thread like any unexpected fault would. Unset (always, in production), a
-call costs one dictionary lookup.
+thread like any unexpected fault would. A name written ``kill:name`` instead
+kills the whole process with SIGKILL at that point (no clean stop, no last
+words), to prove what survives a crash at an exact step. Unset (always, in
+production), a call costs one dictionary lookup.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import time
 
 ENV = "QUPDAQ_FAILPOINTS"
@@ -23,6 +26,9 @@ _started = time.monotonic()
 
 class FailpointError(RuntimeError):
     """Raised by an armed failpoint (an injected fault)."""
+
+
+KILL = "kill:"
 
 
 def _parse(text: str) -> dict[str, float]:
@@ -37,13 +43,17 @@ _armed = _parse(os.environ.get(ENV, ""))
 
 
 def failpoint(name: str) -> None:
-    """Raise :class:`FailpointError` if ``name`` is armed and due (once)."""
+    """Raise :class:`FailpointError` if ``name`` is armed and due (once); if it is armed as
+    ``kill:name``, kill this process instead."""
     if not _armed:
         return
-    after = _armed.get(name)
-    if after is not None and time.monotonic() - _started >= after:
-        del _armed[name]
-        raise FailpointError(f"failpoint {name!r} fired (injected fault)")
+    for armed in (name, KILL + name):
+        after = _armed.get(armed)
+        if after is not None and time.monotonic() - _started >= after:
+            del _armed[armed]
+            if armed.startswith(KILL):
+                os.kill(os.getpid(), signal.SIGKILL)
+            raise FailpointError(f"failpoint {name!r} fired (injected fault)")
 
 
 def arm(name: str, after_s: float = 0.0) -> None:

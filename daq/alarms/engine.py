@@ -36,7 +36,8 @@ from typing import Any
 
 from daq.alarms.conditions import Condition, Sample, Verdict, build
 from daq.alarms.config import ActionConfig, AlarmsConfig, RuleConfig, Severity
-from daq.alarms.notify import DeliveryResult, Notice, RateLimiter, url_key
+from daq.alarms.journal import DeliveryStep, JournalEntry
+from daq.alarms.notify import DeliveryResult, Notice, RateLimiter, redact, url_key
 from daq.alarms.state import AlarmRecord, AlarmState, StateError, Transition
 from daq.alarms.store import record_meta
 from daq.errors import ControlError
@@ -199,6 +200,9 @@ class AlarmEngine:
         self._pulses: dict[str, str] = {}  # interlock alarm id -> reason, until the next tick
         self._failing: dict[str, str] = {}  # url key -> redacted URL and error
         self._offered: set[tuple[str, int, str]] = set()
+        # (alarm, occurrence, notice key) in flight when the previous process died: sent
+        # again, marked as a possible repeat
+        self._in_flight: set[tuple[str, int, str]] = set()
         self._episode_first = ""
         self._episode_last = -1e18
         self._episode_size = 0
@@ -225,13 +229,18 @@ class AlarmEngine:
         rec.description = description
         return rec
 
-    def restore(self, records: Iterable[AlarmRecord], now: float) -> Outbox:
-        """Take the records rebuilt from the archive (before the first tick).
+    def restore(self, records: Iterable[AlarmRecord], now: float,
+                journal: Iterable[JournalEntry] = ()) -> Outbox:
+        """Take the records rebuilt from the archive and the delivery journal (before the
+        first tick).
 
         A rule that is no longer in the config is dropped; a rule's severity,
         texts and latching come from the config as it is now. Deliveries already
-        made are not repeated; a raise not yet delivered (the service died
-        first) is sent now.
+        made are not repeated: those the archive knows, and those only the
+        journal knows (the process died before it could spool them; they are
+        published now as ``notified``). A raise not yet delivered (the service
+        died first) is sent now; one that was in flight when the process died
+        is sent again, marked as a possible repeat (:mod:`daq.alarms.journal`).
         """
         out = Outbox()
         for old in records:
@@ -244,13 +253,34 @@ class AlarmEngine:
                 old.guidance, old.latch = cfg.guidance, cfg.latch
                 rule.debounce.state = old.active
             self.records[old.id] = old
-            for key, urls in old.delivered.items():
-                if set(urls) >= {url_key(u) for u in self._urls_for(old, key)}:
-                    self._offered.add((old.id, old.occurrence, key))
+        for entry in journal:
+            rec = self.records.get(entry.alarm)
+            if rec is None or rec.occurrence != entry.occurrence:
+                continue  # an occurrence the archive has moved past (or never had)
+            done = rec.delivered.get(entry.key, [])
+            if entry.url_key in done:
+                continue
+            if entry.state is DeliveryStep.SENT:
+                rec.delivered.setdefault(entry.key, []).append(entry.url_key)
+                self._emit(rec, Transition.NOTIFIED, out, {
+                    "notice": entry.key, "url": self._redacted(rec, entry.key, entry.url_key),
+                    "from": "delivery journal"})
+            else:
+                self._in_flight.add((rec.id, rec.occurrence, entry.key))
+        for rec in self.records.values():
+            for key, urls in rec.delivered.items():
+                if set(urls) >= {url_key(u) for u in self._urls_for(rec, key)}:
+                    self._offered.add((rec.id, rec.occurrence, key))
         for rec in self.records.values():
             if rec.unacknowledged and rec.active:
                 self._notify(rec, "raise", now, out)
         return out
+
+    def _redacted(self, rec: AlarmRecord, key: str, wanted: str) -> str:
+        for url in self._urls_for(rec, key):
+            if url_key(url) == wanted:
+                return redact(url)
+        return f"(a URL no longer configured, key {wanted})"
 
     # ---- input -------------------------------------------------------------------------------
 
@@ -496,6 +526,9 @@ class AlarmEngine:
             head = "back to normal: "
         else:
             head = ""
+        repeat = (rec.id, rec.occurrence, key) in self._in_flight
+        if repeat:
+            head = f"possibly a repeat: {head}"
         title = f"{prefix}{rec.severity.value.upper()} {rec.id}: {head}{what}"[:200]
         lines = [f"{rec.reason}", "",
                  f"State: {rec.state.value.replace('_', ', ').replace('unack', 'unacknowledged')}"
@@ -508,6 +541,9 @@ class AlarmEngine:
             lines += ["", f"Acknowledge: {self.how_to_ack.format(alarm=rec.id)}"]
         if self.lab:
             lines += ["", f"Lab: {self.lab}"]
+        if repeat:
+            lines += ["", "The alarm service stopped while it was sending this notice, so it "
+                          "is sent again: it may have reached you already."]
         return Notice(rec.id, rec.occurrence, key, rec.severity, title, "\n".join(lines), urls)
 
     def _escalate(self, rec: AlarmRecord, now: float, out: Outbox) -> None:

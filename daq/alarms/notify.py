@@ -17,7 +17,9 @@ Three parts:
   long as it takes, and reports every outcome on :attr:`Notifier.results`:
   the engine records deliveries (a restart never repeats them) and raises the
   ``notify_failed`` alarm after ``alarm_after_failures`` failed attempts of a
-  URL. Evaluation never waits for it.
+  URL. Evaluation never waits for it. Around each delivery it writes the
+  :class:`daq.alarms.journal.DeliveryJournal` (sending, then sent), so a
+  delivery made just before the process died is known at the next start.
 
 URLs carry secrets (passwords, tokens): they are never published or logged
 as they are, only as :func:`url_key` (a hash, to recognise a URL) and
@@ -29,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import queue
+import sqlite3
 import threading
 import time
 from collections import deque
@@ -38,6 +41,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from daq.alarms.config import NotificationsConfig, Severity
+from daq.alarms.journal import DeliveryJournal, DeliveryStep
 from daq.errors import ConfigError
 from daq.failpoints import failpoint
 
@@ -287,14 +291,17 @@ class Notifier:
         config: the notifications section (retry timing, failure threshold).
         make_plugin: URL -> plugin (Apprise by default; tests give their own).
         clock: monotonic seconds (tests give their own).
+        journal: where each delivery is written down around the send (none: nowhere).
     """
 
     def __init__(self, config: NotificationsConfig, *,
                  make_plugin: Callable[[str], Plugin] = apprise_plugin,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 journal: DeliveryJournal | None = None) -> None:
         self.config = config
         self.make_plugin = make_plugin
         self.clock = clock
+        self.journal = journal
         self.inbox: queue.Queue[Notice | None] = queue.Queue()
         self.results: queue.Queue[DeliveryResult] = queue.Queue()
         self.delivered = 0
@@ -375,14 +382,19 @@ class Notifier:
             if item.next_at > now:
                 self._pending.append(item)
                 continue
+            self._journal(DeliveryStep.SENDING, item)
             ok, error = self._send(item)
             item.attempts += 1
             key = url_key(item.url)
             if ok:
+                failpoint("alarms-notify-sent")  # delivered, not yet written down
+                self._journal(DeliveryStep.SENT, item)
+                failpoint("alarms-notify-journalled")  # written down, not yet reported
                 self._failures.pop(key, None)
                 self.delivered += 1
                 self._report(item, True, "")
                 continue
+            self._journal(DeliveryStep.FAILED, item)
             self.failed_attempts += 1
             failures = self._failures[key] = self._failures.get(key, 0) + 1
             delay = min(self.config.retry_s * 2 ** (item.attempts - 1), self.config.max_retry_s)
@@ -393,6 +405,16 @@ class Notifier:
                         item.attempts, error, delay)
             self._report(item, False, error,
                          failing=failures >= self.config.alarm_after_failures)
+
+    def _journal(self, step: DeliveryStep, item: _Pending) -> None:
+        if self.journal is None or not item.notice.record:
+            return
+        try:
+            self.journal.write(step, item.notice.targets, url_key(item.url))
+        except sqlite3.Error as exc:  # the archive still learns of the delivery: log, go on
+            self.last_error = f"delivery journal: {exc}"
+            log.warning("cannot write the delivery journal %s (%s): a restart in the next "
+                        "moments may repeat this notice", self.journal.path, exc)
 
     def _send(self, item: _Pending) -> tuple[bool, str]:
         notice = item.notice

@@ -10,7 +10,9 @@ Threads, each owning what it uses:
   (``status/<name>/alarms``), its own :class:`daq.reliable.ReliableSender`
   (durable spool in the state directory) to the logger, and the ops ROUTER
   (:mod:`daq.alarms.ops`). It runs the :class:`daq.alarms.engine.AlarmEngine`;
-* *notify*: :class:`daq.alarms.notify.Notifier` (Apprise deliveries, retries);
+* *notify*: :class:`daq.alarms.notify.Notifier` (Apprise deliveries, retries),
+  writing each delivery down in the :class:`daq.alarms.journal.DeliveryJournal`
+  (``deliveries.sqlite`` in the state directory) around the send;
 * *actions*: :class:`daq.alarms.actions.ActionRunner` (the daemons' control
   endpoints);
 * the main thread: :meth:`AlarmService.supervise` with a
@@ -19,12 +21,13 @@ Threads, each owning what it uses:
   reason) and a :class:`daq.supervisor.RunMarker` (``last_stop`` in the status).
 
 Start: the spool's earlier sessions are handed to the logger first, then the
-state is rebuilt from the logger's history (:func:`daq.alarms.store.rebuild`),
-then the live path is subscribed (snapshot first), then the ops endpoint is
-bound. A logger that does not answer within ``rebuild_timeout_s`` fails the
-start: an alarm service that forgot an unacknowledged alarm must not pretend
-otherwise. Without a logger (no ``logger`` section, no ``logger_url``) the
-state lives in memory only, with a warning.
+state is rebuilt from the logger's history (:func:`daq.alarms.store.rebuild`)
+and the delivery journal (deliveries the archive never heard of), then the
+live path is subscribed (snapshot first), then the ops endpoint is bound. A
+logger that does not answer within ``rebuild_timeout_s`` fails the start: an
+alarm service that forgot an unacknowledged alarm must not pretend otherwise.
+Without a logger (no ``logger`` section, no ``logger_url``) the state lives in
+memory only, with a warning.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import json
 import logging
 import os
 import queue
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -45,6 +49,7 @@ from daq import messages
 from daq.alarms.actions import ActionRunner, resolve_daemons
 from daq.alarms.config import AlarmsConfig
 from daq.alarms.engine import AlarmEngine, Outbox
+from daq.alarms.journal import DeliveryJournal, JournalEntry
 from daq.alarms.notify import Notifier, Plugin, apprise_plugin, check_urls
 from daq.alarms.ops import OpError, handle, parse
 from daq.alarms.state import AlarmRecord, Transition
@@ -110,7 +115,9 @@ class AlarmService:
         self.history_url = self.config.history_url or (logger.history_endpoint
                                                        if logger else None)
         self.ctx = context or zmq.Context.instance()
-        self.notifier = Notifier(self.config.notifications, make_plugin=make_plugin)
+        self.journal = DeliveryJournal(self.config.state_path / "deliveries.sqlite")
+        self.notifier = Notifier(self.config.notifications, make_plugin=make_plugin,
+                                 journal=self.journal)
         self.actions = ActionRunner(lab, self.action_daemons, service=self.name)
         self.supervisor = Supervisor(f"alarms {self.name}", on_restart=lambda part, why: log.error(
             "alarms: the %s thread died (%s) and was restarted", part, why))
@@ -187,6 +194,7 @@ class AlarmService:
             self._thread.join(15)
         self.notifier.stop()
         self.actions.stop()
+        self.journal.close()
         self.run_marker.end(clean=not failure, reason=failure)
 
     # ---- the evaluation thread ---------------------------------------------------------------
@@ -244,7 +252,7 @@ class AlarmService:
                              how_to_ack=f"qupdaq alarms ack {self.lab.source or 'CONFIG'} "
                                         "{alarm}")
         self.restored = len(records)
-        restored = engine.restore(records.values(), now)
+        restored = engine.restore(records.values(), now, self._read_journal(now))
         self.engine = engine
         sub = self._subscribe(engine, now)
         ops = self.ctx.socket(zmq.ROUTER)
@@ -261,6 +269,16 @@ class AlarmService:
         self.endpoint = ops.getsockopt_string(zmq.LAST_ENDPOINT)
         self._pending_out = restored
         return pub, sender, sub, ops
+
+    def _read_journal(self, now: float) -> list[JournalEntry]:
+        """The deliveries written down within the rebuild window (older rows forgotten)."""
+        try:
+            self.journal.open()
+            self.journal.prune(now - self.config.rebuild_window_s)
+            return self.journal.entries()
+        except sqlite3.Error as exc:
+            raise ConfigError(f"cannot use the delivery journal {self.journal.path}: {exc}",
+                              file=self.lab.source, key_path="alarms.state_dir") from None
 
     def _rebuild(self) -> dict[str, AlarmRecord]:
         cfg = self.config
@@ -381,12 +399,14 @@ class AlarmService:
             if event.transition not in (Transition.NOTIFIED,):
                 log.info("alarm %s %s (%s): %s", event.alarm, event.transition.value,
                          event.record["state"], event.record["reason"])
+        if out.events and sender is not None:
+            # on disk before any notice about them goes out: a crash after this point
+            # loses no transition, and a delivery journalled later always finds its alarm
+            sender.sync()
         for notice in out.notices:
             self.notifier.submit(notice)
         for action in out.actions:
             self.actions.submit(action)
-        if out.events and sender is not None:
-            sender.sync()  # on disk now: a crash after this point loses no transition
 
     def _publish(self, pub: Publisher, sender: ReliableSender | None, msg: Message) -> None:
         pub.publish(msg)

@@ -10,8 +10,9 @@ import pytest
 from daq import messages
 from daq.alarms.config import AlarmsConfig
 from daq.alarms.engine import AlarmEngine, Outbox, Who
-from daq.alarms.notify import DeliveryResult, url_key
-from daq.alarms.state import AlarmState, StateError, Transition
+from daq.alarms.journal import DeliveryStep, JournalEntry
+from daq.alarms.notify import DeliveryResult, Notice, url_key
+from daq.alarms.state import AlarmRecord, AlarmState, StateError, Transition
 from daq.alarms.store import record_from_meta
 from daq.config_schema import from_mapping
 from daq.messages import InstrumentState, Kind, Message
@@ -252,3 +253,45 @@ def test_restore_keeps_state_and_never_repeats_a_delivered_notice() -> None:
     undelivered.delivered = {}
     third = AlarmEngine(_config([{**MXC, "delay_s": 0}]), daemons=[], now=T0 + 20)
     assert [n.key for n in third.restore([undelivered], T0 + 20).notices] == ["raise"]
+
+
+def _raised_and_stored() -> tuple[Notice, AlarmRecord]:
+    """A raised MXC alarm whose notice went out, as the archive has it (delivery unknown)."""
+    engine = AlarmEngine(_config([{**MXC, "delay_s": 0}]), daemons=[], now=T0)
+    engine.on_message(_data("fridge1/mxc", 0.04, T0), T0)
+    out = engine.tick(T0)
+    [notice] = out.notices
+    return notice, record_from_meta(out.events[-1].record)
+
+
+def _entry(state: DeliveryStep, occurrence: int = 1) -> JournalEntry:
+    return JournalEntry("mxc_warm", occurrence, "raise", url_key(URL), state, T0 + 1)
+
+
+def test_restore_takes_a_delivery_only_the_journal_knows_and_tells_the_archive() -> None:
+    _, stored = _raised_and_stored()
+    assert stored.delivered == {}  # killed before the notified transition was spooled
+    again = AlarmEngine(_config([{**MXC, "delay_s": 0}]), daemons=[], now=T0 + 10)
+    out = again.restore([stored], T0 + 10, [_entry(DeliveryStep.SENT)])
+    assert not out.notices
+    [event] = out.events
+    assert event.transition is Transition.NOTIFIED
+    assert event.detail == {"notice": "raise", "url": "json://127.0.0.1:9",
+                            "from": "delivery journal"}
+    assert event.record["delivered"] == {"raise": [url_key(URL)]}
+    assert not again.tick(T0 + 11).notices
+
+
+def test_restore_sends_a_notice_in_flight_at_the_kill_again_marked_as_a_possible_repeat(
+        ) -> None:
+    first, stored = _raised_and_stored()
+    again = AlarmEngine(_config([{**MXC, "delay_s": 0}]), daemons=[], now=T0 + 10)
+    [notice] = again.restore([stored], T0 + 10, [_entry(DeliveryStep.SENDING)]).notices
+    assert notice.key == "raise" and notice.urls == (URL,)
+    assert notice.title == first.title.replace("mxc_warm: ", "mxc_warm: possibly a repeat: ")
+    assert notice.body.startswith(first.body)
+    assert notice.body.endswith("it may have reached you already.")
+    # a journal row of an earlier occurrence says nothing about this one
+    third = AlarmEngine(_config([{**MXC, "delay_s": 0}]), daemons=[], now=T0 + 20)
+    [fresh] = third.restore([stored], T0 + 20, [_entry(DeliveryStep.SENT, occurrence=0)]).notices
+    assert fresh.title == first.title and fresh.body == first.body
