@@ -98,6 +98,19 @@ class Service:
         return int(self.proc.returncode)
 
 
+def bus_section(**extra: Any) -> dict[str, Any]:
+    """A config's ``bus`` section on free ports, heartbeats every 0.5 s (``extra`` adds keys)."""
+    return {"publish_port": free_port(), "subscribe_port": free_port(),
+            "snapshot_port": free_port(), "heartbeat_s": 0.5, **extra}
+
+
+def logger_section(tmp_path: Path, name: str, **extra: Any) -> dict[str, Any]:
+    """A config's ``logger`` section on free ports, archiving under ``tmp_path/data``."""
+    return {"name": name, "endpoint": f"tcp://127.0.0.1:{free_port()}",
+            "history_endpoint": f"tcp://127.0.0.1:{free_port()}",
+            "directory": str(tmp_path / "data"), **extra}
+
+
 def qupdaq(*args: str, name: str = "", env: dict[str, str] | None = None) -> Service:
     """``qupdaq ARGS`` as a child process (``env`` adds to the environment)."""
     return Service("-m", "daq.cli", *args, name=name or args[0], env=env)

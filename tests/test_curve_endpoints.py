@@ -18,7 +18,7 @@ from daq.errors import BusError
 from daq.logger.history import HistoryClient
 from daq.reliable import ReliableSender
 from daq.security import ClientKeys
-from tests.procs import free_port, qupdaq
+from tests.procs import bus_section, free_port, logger_section, qupdaq
 
 
 def _keys(directory: Path, name: str) -> tuple[str, bytes]:
@@ -37,17 +37,14 @@ def secured(tmp_path: Path):  # type: ignore[no-untyped-def]
     daemon_pub, _ = _keys(keys, "daemon")
     reader_pub, reader_secret = _keys(keys, "reader")
     data = {
-        "bus": {"publish_port": free_port(), "subscribe_port": free_port(),
-                "snapshot_port": free_port(), "heartbeat_s": 0.5,
-                "curve": {"server_secret_file": "keys/broker.key_secret",
-                          "clients": {daemon_pub: "publisher", logger_pub: "publisher",
-                                      reader_pub: "subscriber"}}},
+        "bus": bus_section(curve={"server_secret_file": "keys/broker.key_secret",
+                                  "clients": {daemon_pub: "publisher", logger_pub: "publisher",
+                                              reader_pub: "subscriber"}}),
         "identity": {"public_key": daemon_pub, "secret_key_file": "keys/daemon.key_secret"},
-        "logger": {"name": "logger-sec", "endpoint": f"tcp://127.0.0.1:{free_port()}",
-                   "history_endpoint": f"tcp://127.0.0.1:{free_port()}",
-                   "directory": str(tmp_path / "data"),
-                   "curve": {"server_secret_file": "keys/logger.key_secret",
-                             "clients": {daemon_pub: "daemon-sec", reader_pub: "reader"}}},
+        "logger": logger_section(
+            tmp_path, "logger-sec",
+            curve={"server_secret_file": "keys/logger.key_secret",
+                   "clients": {daemon_pub: "daemon-sec", reader_pub: "reader"}}),
         "daemon": {"name": "daemon-sec", "state_dir": str(tmp_path / "state"),
                    "control": {"bind": f"tcp://127.0.0.1:{free_port()}"}},
         "instruments": {"box": {"driver": "fake:FakeInstrument", "resource": "FAKE::1",

@@ -26,9 +26,9 @@ from daq.bus import Publisher, Subscriber
 from daq.config import load_config
 from daq.logger.history import HistoryClient
 from daq.messages import scalar
-from tests.alarms.receivers import SmtpReceiver, wait_until
-from tests.alarms.test_e2e_lab import Feed
-from tests.procs import Service, free_port, qupdaq
+from tests.alarms.receivers import SmtpReceiver
+from tests.procs import Service, bus_section, free_port, logger_section, qupdaq
+from tests.waiting import Feed, wait_until
 
 NAME = "alarms-crash"
 
@@ -36,11 +36,8 @@ NAME = "alarms-crash"
 def _config(tmp_path: Path, smtp: SmtpReceiver) -> Path:
     data: dict[str, Any] = {
         "lab": {"name": "crash-lab"},
-        "bus": {"publish_port": free_port(), "subscribe_port": free_port(),
-                "snapshot_port": free_port(), "heartbeat_s": 0.5},
-        "logger": {"name": "logger-crash", "endpoint": f"tcp://127.0.0.1:{free_port()}",
-                   "history_endpoint": f"tcp://127.0.0.1:{free_port()}",
-                   "directory": str(tmp_path / "data"), "sinks": ["sqlite"]},
+        "bus": bus_section(),
+        "logger": logger_section(tmp_path, "logger-crash", sinks=["sqlite"]),
         "alarms": {
             "name": NAME, "bind": f"tcp://127.0.0.1:{free_port()}",
             "state_dir": str(tmp_path / "state"), "period_s": 0.1, "status_period_s": 1.0,

@@ -21,7 +21,7 @@ notices that reached the servers:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +32,12 @@ from daq.bus import Subscriber
 from daq.client import Lab
 from daq.config import load_config
 from daq.logger.history import HistoryClient
-from daq.messages import Kind, Message
+from daq.messages import Kind
 from simulators.config import load_simulation_config
 from simulators.lab import SimLab
-from tests.alarms.receivers import HttpReceiver, SmtpReceiver, wait_until
+from tests.alarms.receivers import HttpReceiver, SmtpReceiver
 from tests.procs import Service, qupdaq, sim_lab_config
+from tests.waiting import Feed, wait_until
 
 NAME = "alarms-e2e"
 TIME_SCALE = 50.0
@@ -132,41 +133,6 @@ class System:
         for service in reversed(self.services):
             service.stop()
         self.sim.stop()
-
-
-class Feed:
-    """The alarm service's messages, kept so a wait can look back."""
-
-    def __init__(self, sub: Subscriber) -> None:
-        self.sub = sub
-        self.messages: list[Message] = []
-
-    def close(self) -> None:
-        self.sub.close()
-
-    def wait(self, predicate: Callable[[Message], bool], timeout_s: float = 60.0,
-             what: str = "") -> Message:
-        for msg in self.messages:
-            if predicate(msg):
-                return msg
-        end = time.monotonic() + timeout_s
-        while (left := end - time.monotonic()) > 0:
-            msg = self.sub.recv(left)
-            if msg is None:
-                continue
-            self.messages.append(msg)
-            if predicate(msg):
-                return msg
-        raise AssertionError(f"never came: {what}; saw {self.transitions()}")
-
-    def transition(self, alarm: str, transition: str, timeout_s: float = 60.0) -> Message:
-        return self.wait(lambda m: m.kind is Kind.ALARM and m.channel == alarm
-                         and m.meta.get("transition") == transition, timeout_s,
-                         f"{alarm} {transition}")
-
-    def transitions(self, alarm: str | None = None) -> list[tuple[str, str, str]]:
-        return [(m.channel, m.meta["transition"], m.meta["state"]) for m in self.messages
-                if m.kind is Kind.ALARM and (alarm is None or m.channel == alarm)]
 
 
 @pytest.fixture(scope="module")

@@ -34,9 +34,9 @@ from daq.daemon.safety import Limits
 from daq.errors import ControlError
 from daq.logger.history import HistoryClient
 from daq.messages import Kind, Message, scalar
-from tests.alarms.receivers import HttpReceiver, wait_until
-from tests.alarms.test_e2e_lab import Feed
-from tests.procs import Service, free_port, qupdaq
+from tests.alarms.receivers import HttpReceiver
+from tests.procs import Service, bus_section, free_port, logger_section, qupdaq
+from tests.waiting import Feed, wait_until
 
 NAME = "alarms-svc"
 MIN_INTERVAL_S = 2.0
@@ -49,12 +49,9 @@ class Services:
         self.dead_url = f"json://user:s3cret@127.0.0.1:{free_port()}/nobody"
         data: dict[str, Any] = {
             "lab": {"name": "svc-lab"},
-            "bus": {"publish_port": free_port(), "subscribe_port": free_port(),
-                    "snapshot_port": free_port(), "heartbeat_s": 0.5},
-            "logger": {"name": "logger-svc", "endpoint": f"tcp://127.0.0.1:{free_port()}",
-                       "history_endpoint": f"tcp://127.0.0.1:{free_port()}",
-                       "directory": str(tmp_path / "data"), "sinks": ["sqlite"],
-                       "status_period_s": 1.0},
+            "bus": bus_section(),
+            "logger": logger_section(tmp_path, "logger-svc", sinks=["sqlite"],
+                                     status_period_s=1.0),
             "alarms": {
                 "name": NAME, "bind": f"tcp://127.0.0.1:{free_port()}",
                 "state_dir": str(tmp_path / "state"), "period_s": 0.1, "status_period_s": 1.0,

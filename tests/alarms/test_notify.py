@@ -9,8 +9,9 @@ import pytest
 
 from daq.alarms.config import NotificationsConfig, Severity
 from daq.alarms.notify import DeliveryResult, Notice, Notifier, redact, url_key
-from tests.alarms.receivers import HttpReceiver, SmtpReceiver, wait_until
+from tests.alarms.receivers import HttpReceiver, SmtpReceiver
 from tests.procs import free_port
+from tests.waiting import wait_until
 
 
 @pytest.fixture

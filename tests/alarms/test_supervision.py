@@ -12,12 +12,11 @@ import yaml
 from daq.bus import Subscriber
 from daq.config import load_config
 from daq.supervisor import EXIT_FAILED
-from tests.procs import free_port, qupdaq
+from tests.procs import bus_section, free_port, qupdaq
 
 
 def test_failed_threads_restart_or_end_the_process_with_the_reason(tmp_path: Path) -> None:
-    data = {"bus": {"publish_port": free_port(), "subscribe_port": free_port(),
-                    "snapshot_port": free_port(), "heartbeat_s": 0.5},
+    data = {"bus": bus_section(),
             "alarms": {"name": "alarms-sup", "bind": f"tcp://127.0.0.1:{free_port()}",
                        "state_dir": str(tmp_path / "state"), "period_s": 0.1,
                        "status_period_s": 0.5}}

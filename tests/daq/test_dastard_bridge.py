@@ -363,12 +363,11 @@ def test_the_daemon_runs_the_bridge_and_its_records_reach_the_bus(
     import yaml
 
     from daq.bus import Subscriber
-    from tests.procs import free_port, qupdaq
+    from tests.procs import bus_section, free_port, qupdaq
 
     sim = sims("--channels", "4", "--rate", "20", "--samples", "500")
     base = Path(str(tmp_path))
-    bus = {"publish_port": free_port(), "subscribe_port": free_port(),
-           "snapshot_port": free_port(), "heartbeat_s": 0.5}
+    bus = bus_section()
     config = base / "lab.yaml"
     config.write_text(yaml.safe_dump({
         "bus": bus,

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ from daq.messages import Kind, Message, Quality
 from simulators.config import load_simulation_config
 from simulators.lab import SimLab
 from tests.procs import Service, qupdaq, sim_lab_config
+from tests.waiting import Feed, wait_until
 
 OPEN = Quality.SENSOR_ERROR | Quality.OVERRANGE
 OPEN_NOTE = "RDGST 017: CS OVL, R.OVER"
@@ -97,43 +97,8 @@ def running(tmp_path: Path) -> Iterator[Running]:
     lab.stop()
 
 
-class Feed:
-    """A subscriber that keeps everything it received, so a wait can find an earlier message."""
-
-    def __init__(self, sub: Subscriber) -> None:
-        self.sub = sub
-        self.messages: list[Message] = []
-
-    def wait(self, predicate: Callable[[Message], bool], timeout_s: float = 30.0,
-             since: Message | None = None) -> Message:
-        """The first message (after ``since``) matching ``predicate``, waiting for more."""
-        start = 0 if since is None else self.messages.index(since) + 1
-        for msg in self.messages[start:]:
-            if predicate(msg):
-                return msg
-        end = time.monotonic() + timeout_s
-        while (left := end - time.monotonic()) > 0:
-            msg = self.sub.recv(left)
-            if msg is None:
-                continue
-            self.messages.append(msg)
-            if predicate(msg):
-                return msg
-        raise AssertionError("the expected message never came")
-
-
 def _data(channel: str, quality: int) -> Callable[[Message], bool]:
     return lambda m: m.kind is Kind.DATA and m.channel == channel and m.quality == quality
-
-
-def _until(condition: Callable[[], Any], what: str, timeout_s: float = 30.0) -> Any:
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_open_then_overrange_mxc_thermometer_is_flagged_and_the_heater_goes_off(
@@ -194,6 +159,6 @@ def test_open_then_overrange_mxc_thermometer_is_flagged_and_the_heater_goes_off(
         def archived(stream: str = stream) -> bool:
             flags = {q for _, q in running.store_rows(stream)}
             return {int(OPEN), int(Quality.OVERRANGE), 0} <= flags
-        _until(archived, f"{stream} stored with every flag")
+        wait_until(archived, f"{stream} stored with every flag")
     rows = running.store_rows("data/fridge1/mxc_control")
     assert all(v == 0.0 for v, q in rows if q == int(OPEN))  # the instrument's value, kept

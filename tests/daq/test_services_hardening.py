@@ -19,14 +19,13 @@ from daq.client import Lab
 from daq.config import load_config
 from daq.errors import BusError, ControlError
 from daq.messages import Kind
-from tests.procs import free_port, qupdaq
+from tests.procs import bus_section, free_port, qupdaq
 
 
 def fake_lab_config(tmp_path: Path, boxes: int = 2, period_s: float = 0.2) -> Path:
     data: dict[str, Any] = {
         "lab": {"name": "hardening"},
-        "bus": {"publish_port": free_port(), "subscribe_port": free_port(),
-                "snapshot_port": free_port(), "heartbeat_s": 0.5},
+        "bus": bus_section(),
         "daemon": {"name": "daemon-h", "status_period_s": 0.5,
                    "control": {"bind": f"tcp://127.0.0.1:{free_port()}"},
                    "state_dir": str(tmp_path / "state")},

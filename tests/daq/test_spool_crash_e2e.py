@@ -11,16 +11,13 @@ import yaml
 from daq.config import load_config
 from daq.logger.history import HistoryClient
 from tests.archive_check import read_archive
-from tests.procs import free_port, qupdaq
+from tests.procs import bus_section, free_port, logger_section, qupdaq
 
 
 def _config(tmp_path: Path) -> Path:
     data = {
-        "bus": {"publish_port": free_port(), "subscribe_port": free_port(),
-                "snapshot_port": free_port(), "heartbeat_s": 0.5},
-        "logger": {"name": "logger-crash", "endpoint": f"tcp://127.0.0.1:{free_port()}",
-                   "history_endpoint": f"tcp://127.0.0.1:{free_port()}",
-                   "directory": str(tmp_path / "data"), "gap_grace_s": 2.0},
+        "bus": bus_section(),
+        "logger": logger_section(tmp_path, "logger-crash", gap_grace_s=2.0),
         "daemon": {"name": "daemon-crash", "state_dir": str(tmp_path / "state"),
                    "status_period_s": 0.5,
                    "control": {"bind": f"tcp://127.0.0.1:{free_port()}"}},
