@@ -654,9 +654,13 @@ def _decode_v2(kind: Kind, source: str, channel: str, view: memoryview, frames: 
         parsed = _TAILS.get((tail, code, flags & _FLAG_PAYLOAD))
         if parsed is None:
             parsed = _parse_tail(tail, code, bool(flags & _FLAG_PAYLOAD))
-            if len(_TAILS) >= 4096:
-                _TAILS.clear()
-            _TAILS[(tail, code, flags & _FLAG_PAYLOAD)] = parsed
+            # Only tails without JSON meta repeat (a stream's units, publisher, dtype):
+            # a tail with meta (status, heartbeat) is mostly new each time, would fill the
+            # cache with dead entries, and its dict must not be shared between messages.
+            if not parsed[3]:
+                if len(_TAILS) >= 4096:
+                    _TAILS.clear()
+                _TAILS[(tail, code, flags & _FLAG_PAYLOAD)] = parsed
         units, pub, dtype, extra = parsed
         if extra:
             meta.update(extra)

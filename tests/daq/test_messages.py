@@ -199,3 +199,21 @@ def test_any_scalar_batch_roundtrips(values: list[float], channel: str) -> None:
     out = _roundtrip(messages.scalar_batch("src", channel, times, values))
     assert out.data is not None
     np.testing.assert_array_equal(out.data["value"], np.asarray(values))
+
+
+def test_header_meta_is_neither_shared_between_messages_nor_kept() -> None:
+    """A long-running service decodes millions of status and heartbeat headers, each with
+    its own meta: none of it may stay in memory, and one message's meta is its own."""
+    messages._TAILS.clear()
+    frames = messages.encode(messages.status("fridge1", "ls372", InstrumentState.CONNECTED,
+                                             "ok", stats={"polls": 1}))
+    first = messages.decode(frames)
+    first.meta["stats"]["polls"] = 99
+    assert messages.decode(frames).meta["stats"] == {"polls": 1}
+    for i in range(200):
+        messages.decode(messages.encode(messages.status(
+            "fridge1", "ls372", InstrumentState.CONNECTED, "ok", stats={"polls": i})))
+    assert len(messages._TAILS) == 0
+    for _ in range(3):  # a plain scalar's header repeats and is parsed once
+        messages.decode(messages.encode(messages.scalar("fridge1", "mxc", 0.01, units="K")))
+    assert len(messages._TAILS) == 1
