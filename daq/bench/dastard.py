@@ -40,6 +40,7 @@ import contextlib
 import json
 import os
 import queue
+import random
 import signal
 import socket
 import sqlite3
@@ -150,14 +151,29 @@ def cpu_seconds(pid: int) -> float:
     return (utime + stime) / os.sysconf("SC_CLK_TCK")
 
 
+def _listen_range(count: int) -> tuple[int, int]:
+    """Ports a listener may take without meeting the kernel's outgoing ones: below the
+    ephemeral range (``ip_local_port_range``), or above it when there is no room below."""
+    try:
+        low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        low, high = 32768, 60999  # Linux's default
+    if low - count > 10_000:
+        return 10_000, low - count
+    return high + 1, 65535 - count
+
+
 def free_base_port(count: int = 5, attempts: int = 200) -> int:
-    """A base port whose ``count`` consecutive ports were all free a moment ago."""
+    """A base port whose ``count`` consecutive ports were all free a moment ago.
+
+    DASTARD's ports are consecutive from a base, so the kernel cannot pick them: the
+    base is drawn outside the ephemeral range, where no outgoing connection (nor a
+    listener bound to port 0) can take one of them between this probe and the bind.
+    """
+    first, last = _listen_range(count)
+    pick = random.Random()
     for _ in range(attempts):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = int(probe.getsockname()[1])
-        if base + count > 65535:
-            continue
+        base = pick.randint(first, last)
         sockets: list[socket.socket] = []
         try:
             for offset in range(count):
@@ -170,7 +186,7 @@ def free_base_port(count: int = 5, attempts: int = 200) -> int:
         finally:
             for sock in sockets:
                 sock.close()
-    raise RuntimeError(f"no {count} consecutive free ports found")
+    raise RuntimeError(f"no {count} consecutive free ports found in {first}-{last + count}")
 
 
 def start_simulator(base_port: int, *extra: str) -> subprocess.Popen[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import subprocess
@@ -253,3 +254,17 @@ def test_status_bodies_are_json_as_dastard_sends_them(sim: DastardSim) -> None:
         sock.close()
     assert tag == b"ALIVE"
     assert set(json.loads(body)) == {"Running", "Time", "DataMB", "HWactualMB"}
+
+
+def test_a_free_base_port_is_outside_the_kernels_ephemeral_range() -> None:
+    """DASTARD's consecutive ports cannot be picked by the kernel: drawn outside the range
+    it hands to outgoing connections and to listeners on port 0, none is taken between
+    the probe and the simulator's bind."""
+    low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    for _ in range(20):
+        base = free_base_port(5)
+        assert base + 4 < low or base > high
+        with contextlib.ExitStack() as stack:  # all five are free now
+            for offset in range(5):
+                sock = stack.enter_context(socket.socket())
+                sock.bind(("127.0.0.1", base + offset))
