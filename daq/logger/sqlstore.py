@@ -377,36 +377,26 @@ class SqlStore(Store):
                latest: bool = False) -> list[dict[str, Any]]:
         """Events, oldest first, filtered by stream (or stream ``prefix``), kind and time;
         with ``latest`` only the newest event of each stream."""
-        where: list[str] = ["1 = 1"]
-        params: list[Any] = []
-        if stream is not None:
-            where.append("c.stream = ?")
-            params.append(stream)
+        where = _Where()
+        where.equal("c.stream", stream)
         if prefix is not None:  # substr, not LIKE: stream names are full of LIKE's '_'
-            where.append("substr(c.stream, 1, ?) = ?")
-            params.extend((len(prefix), prefix))
-        if kind is not None:
-            where.append("e.kind = ?")
-            params.append(kind)
-        if t0 is not None:
-            where.append("e.t >= ?")
-            params.append(t0)
-        if t1 is not None:
-            where.append("e.t <= ?")
-            params.append(t1)
+            where.add("substr(c.stream, 1, ?) = ?", len(prefix), prefix)
+        where.equal("e.kind", kind)
+        where.within("e.t", t0, t1)
+        params = where.params
         if latest:
             rows = self._execute(
                 "SELECT stream, kind, t, epoch, seq, q, units, meta FROM (SELECT c.stream AS"
                 " stream, e.kind AS kind, e.t AS t, e.epoch AS epoch, e.seq AS seq, e.q AS q,"
                 " e.units AS units, e.meta AS meta, e.id AS id, ROW_NUMBER() OVER (PARTITION BY"
                 " e.channel_id ORDER BY e.t DESC, e.id DESC) AS rn FROM events e JOIN channels c"
-                " ON c.id = e.channel_id WHERE " + " AND ".join(where) + ") ranked"
+                " ON c.id = e.channel_id WHERE " + where.sql + ") ranked"
                 " WHERE rn = 1 ORDER BY t, id LIMIT ?", (*params, int(limit)))
         else:
             rows = self._execute(
                 "SELECT c.stream, e.kind, e.t, e.epoch, e.seq, e.q, e.units, e.meta"
                 " FROM events e JOIN channels c ON c.id = e.channel_id WHERE "
-                + " AND ".join(where) + " ORDER BY e.t, e.id LIMIT ?", (*params, int(limit)))
+                + where.sql + " ORDER BY e.t, e.id LIMIT ?", (*params, int(limit)))
         return [{"stream": s, "kind": k, "t": int(t), "epoch": int(e), "seq": int(q_),
                  "quality": int(q), "units": u, "meta": json.loads(m)}
                 for s, k, t, e, q_, q, u, m in rows]
@@ -454,23 +444,15 @@ class SqlStore(Store):
                   status: str | None = None, t0: int | None = None, t1: int | None = None,
                   limit: int = 1000) -> list[dict[str, Any]]:
         """Measurement runs started in [t0, t1], oldest first, filtered by the fields given."""
-        where: list[str] = ["1 = 1"]
-        params: list[Any] = []
-        for column, value in (("procedure", procedure), ("sample", sample),
-                              ("status", status)):
-            if value is not None:
-                where.append(f"{column} = ?")
-                params.append(value)
-        if t0 is not None:
-            where.append("t_start >= ?")
-            params.append(t0)
-        if t1 is not None:
-            where.append("t_start <= ?")
-            params.append(t1)
+        where = _Where()
+        where.equal("procedure", procedure)
+        where.equal("sample", sample)
+        where.equal("status", status)
+        where.within("t_start", t0, t1)
         rows = self._execute("SELECT run, procedure, recipe, sample, operator, status, t_start,"
                              " t_stop, path, points, pauses, summary FROM run_index WHERE "
-                             + " AND ".join(where) + " ORDER BY t_start, run LIMIT ?",
-                             (*params, int(limit)))
+                             + where.sql + " ORDER BY t_start, run LIMIT ?",
+                             (*where.params, int(limit)))
         return [_run_row(row) for row in rows]
 
     def run_entry(self, run: str) -> dict[str, Any] | None:
@@ -538,3 +520,30 @@ def _rollup_points(rolls: list[tuple[Any, ...]]) -> tuple[np.ndarray, np.ndarray
             times.append(int(t) + int(dt) - 1)
             values.append(float(vmax))
     return np.array(times, np.int64), np.array(values, np.float64)
+
+
+class _Where:
+    """A query's WHERE clause built from the filters given (None: no filter), with ``?``
+    placeholders and their values in order."""
+
+    def __init__(self) -> None:
+        self.terms: list[str] = ["1 = 1"]
+        self.params: list[Any] = []
+
+    def add(self, term: str, *values: Any) -> None:
+        self.terms.append(term)
+        self.params.extend(values)
+
+    def equal(self, column: str, value: Any) -> None:
+        if value is not None:
+            self.add(f"{column} = ?", value)
+
+    def within(self, column: str, t0: int | None, t1: int | None) -> None:
+        if t0 is not None:
+            self.add(f"{column} >= ?", t0)
+        if t1 is not None:
+            self.add(f"{column} <= ?", t1)
+
+    @property
+    def sql(self) -> str:
+        return " AND ".join(self.terms)
