@@ -41,6 +41,7 @@ from gui.models.alarms import (
 )
 from gui.models.control import Answer, Command
 from gui.models.format import Tone, format_age
+from gui.widgets.common import selected_row, settle_table
 
 
 def _tone_file() -> str:
@@ -257,23 +258,17 @@ class AlarmsView(QtWidgets.QWidget):
                     font.setBold(True)
                     item.setFont(font)
                 self.table.setItem(r, c, item)
-        self.table.resizeColumnsToContents()
-        self.table.horizontalHeader().setSectionResizeMode(
-            3, QtWidgets.QHeaderView.ResizeMode.Stretch)
-        if keep is not None:
-            for r, alarm in enumerate(self._rows):
-                if alarm.key == keep:
-                    self.table.selectRow(r)
-                    self.selected = alarm
+        row = settle_table(self.table, 3, [alarm.key for alarm in self._rows], keep)
+        if row is not None:
+            self.selected = self._rows[row]
         self._show_detail()
         self.recent.setPlainText("\n".join(
             f"{datetime.fromtimestamp(e.t).strftime('%m-%d %H:%M:%S')}  "
             f"{e.severity.name:<8} {e.alarm}: {e.what}" for e in self.book.recent))
 
     def _selected(self) -> None:
-        rows = self.table.selectionModel().selectedRows()
-        self.selected = self._rows[rows[0].row()] if rows and rows[0].row() < len(
-            self._rows) else None
+        row = selected_row(self.table, len(self._rows))
+        self.selected = None if row is None else self._rows[row]
         self._show_detail()
 
     def select(self, alarm_id: str) -> Alarm:

@@ -1,4 +1,4 @@
-"""Small pieces shared by the views: a live value label and a steady autoscale.
+"""Small pieces shared by the views: a live value label, a steady autoscale, list tables.
 
 :class:`ValueLabel` is for text that changes many times a second (a rate, a
 value): a :class:`QtWidgets.QLabel` asks its layout to recompute on every
@@ -8,6 +8,9 @@ has a fixed size and repaints only itself.
 :class:`SteadyRange` is an autoscale with hysteresis: it moves when the data
 leave the range or fill less than a third of it, not at every new sample (a
 steady axis is readable, and redrawing an axis is the dearest part of a plot).
+
+:func:`settle_table` and :func:`selected_row` serve the list views (alarms,
+runs) that refill a table and keep the operator's selection across refills.
 """
 
 from __future__ import annotations
@@ -147,3 +150,24 @@ class DecadeAxis(pg.AxisItem):
             else:
                 out.append(f"1e{exponent}")
         return out
+
+
+def settle_table(table: QtWidgets.QTableWidget, stretch: int, keys: list[Any],
+                 keep: Any) -> int | None:
+    """After a refill: columns fitted, ``stretch`` taking the rest of the width, and the
+    row whose key (``keys[row]``) is ``keep`` selected again; returns that row (or None)."""
+    table.resizeColumnsToContents()
+    table.horizontalHeader().setSectionResizeMode(stretch, QtWidgets.QHeaderView.ResizeMode.Stretch)
+    if keep is None:
+        return None
+    for row, key in enumerate(keys):
+        if key == keep:
+            table.selectRow(row)
+            return row
+    return None
+
+
+def selected_row(table: QtWidgets.QTableWidget, rows: int) -> int | None:
+    """The selected row, if one is selected and still among the ``rows`` shown."""
+    chosen = table.selectionModel().selectedRows()
+    return chosen[0].row() if chosen and chosen[0].row() < rows else None

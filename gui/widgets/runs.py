@@ -20,7 +20,7 @@ from PySide6 import QtCore, QtWidgets
 
 from gui import theme
 from gui.models.runs import RunBook, RunEntry
-from gui.widgets.common import cache_axes
+from gui.widgets.common import cache_axes, selected_row, settle_table
 
 
 class RunsView(QtWidgets.QWidget):
@@ -107,20 +107,14 @@ class RunsView(QtWidgets.QWidget):
             bar.setFormat(run.progress_text() or run.status)
             self.table.setCellWidget(r, 6, bar)
             self.bars[run.run_id] = bar
-        self.table.resizeColumnsToContents()
-        self.table.horizontalHeader().setSectionResizeMode(
-            6, QtWidgets.QHeaderView.ResizeMode.Stretch)
-        if keep is not None:
-            for r, run in enumerate(self._rows):
-                if run.run_id == keep:
-                    self.table.selectRow(r)
-                    self.selected = run
+        row = settle_table(self.table, 6, [run.run_id for run in self._rows], keep)
+        if row is not None:
+            self.selected = self._rows[row]
         self._show_detail()
 
     def _selected(self) -> None:
-        rows = self.table.selectionModel().selectedRows()
-        self.selected = self._rows[rows[0].row()] if rows and rows[0].row() < len(
-            self._rows) else None
+        row = selected_row(self.table, len(self._rows))
+        self.selected = None if row is None else self._rows[row]
         # A finished run's points come from the archive (the broker's snapshot holds only
         # each stream's newest point, and a window opened later saw nothing else live).
         if self.selected is not None and not self.selected.running \
