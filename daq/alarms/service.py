@@ -68,6 +68,8 @@ log = logging.getLogger(__name__)
 
 #: Live messages taken per loop at most before the ops endpoint and the tick get a turn.
 DRAIN = 5000
+#: How often the delivery journal forgets what is older than the rebuild window.
+JOURNAL_PRUNE_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -280,6 +282,13 @@ class AlarmService:
             raise ConfigError(f"cannot use the delivery journal {self.journal.path}: {exc}",
                               file=self.lab.source, key_path="alarms.state_dir") from None
 
+    def _prune_journal(self) -> None:
+        """A service that runs for months forgets deliveries older than the rebuild window."""
+        try:
+            self.journal.prune(time.time() - self.config.rebuild_window_s)
+        except sqlite3.Error as exc:  # the journal only narrows a window: log, go on
+            log.warning("cannot prune the delivery journal %s: %s", self.journal.path, exc)
+
     def _rebuild(self) -> dict[str, AlarmRecord]:
         cfg = self.config
         if not self.history_url:
@@ -324,6 +333,7 @@ class AlarmService:
         self._dispatch(self._pending_out, pub, sender)
         next_tick = 0.0
         next_status = 0.0
+        next_prune = time.monotonic() + JOURNAL_PRUNE_S
         while not self._stop.is_set():
             failpoint("alarms-eval")
             taken = 0
@@ -355,6 +365,9 @@ class AlarmService:
             if now_mono >= next_status:
                 next_status = now_mono + cfg.status_period_s
                 self._publish(pub, sender, self._status(engine, sender))
+            if now_mono >= next_prune:
+                next_prune = now_mono + JOURNAL_PRUNE_S
+                self._prune_journal()
             pub.tick()
             if sender is not None:
                 sender.poll(0)
