@@ -86,14 +86,18 @@ class Intake:
         sessions: owners of names and bindings of connections.
         keys: CURVE public key (ZAP User-Id) per connection, when the endpoint has CURVE.
         key_names: the publisher name each key may archive as (None: any name).
+        keeps_records: the logger has a sink for waveform records (HDF5); without one a
+            record is refused with the reason (its sender parks it), never a failed batch.
     """
 
     def __init__(self, cycle: Cycle, sessions: Sessions, keys: Mapping[bytes, str],
-                 key_names: Mapping[str, str] | None = None) -> None:
+                 key_names: Mapping[str, str] | None = None, *,
+                 keeps_records: bool = True) -> None:
         self.cycle = cycle
         self.sessions = sessions
         self.keys = keys
         self.key_names = key_names
+        self.keeps_records = keeps_records
         self.batch = Batch()
         self.replies = Replies()
         self.tally = Tally()
@@ -109,6 +113,9 @@ class Intake:
 
     def _message(self, peer: bytes, msg: Message) -> None:
         problem = validate(msg)
+        if problem is None and msg.kind is Kind.WAVE and not self.keeps_records:
+            problem = (f"{msg.stream}: this logger keeps no waveform records (its sinks have "
+                       "no hdf5; add hdf5 to logger.sinks to archive record streams)")
         if problem is not None:
             self.tally.rejected += 1
             self.replies.refuse(peer, msg.stream, msg.epoch, msg.seq, problem)

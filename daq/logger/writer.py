@@ -195,7 +195,8 @@ class Writer:
         assert self.ledger is not None and self.sessions is not None
         started = time.perf_counter()
         cycle = self.ledger.begin()
-        intake = Intake(cycle, self.sessions, keys, self.key_names)
+        intake = Intake(cycle, self.sessions, keys, self.key_names,
+                        keeps_records=self.config.hdf5)
         for peer, item in items:
             intake.take(peer, item)
         batch = intake.batch

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from daq import messages, reliable
+from daq.logger.config import logger_config_from_mapping
 from daq.logger.sink import Batch
+from daq.logger.stats import LoggerStats
 from daq.logger.writer import Writer
 from daq.messages import Message
 from tests.logger.conftest import Stamper
@@ -114,3 +118,31 @@ def test_a_message_failing_alone_is_refused_only_when_it_fails_again(
     assert first[0][1]["code"] == "store"  # nothing else proved the store healthy: kept
     second = _decoded(writer.process([(peer_of("d1"), msg)]))
     assert second[0][1]["code"] == "refused" and second[0][1]["items"][0]["first"] == 0
+
+
+def test_a_record_for_a_logger_without_hdf5_is_refused_with_the_reason_and_scalars_flow(
+        tmp_path: Path) -> None:
+    config = logger_config_from_mapping({"directory": str(tmp_path / "store"),
+                                         "endpoint": "tcp://127.0.0.1:0",
+                                         "history_endpoint": "tcp://127.0.0.1:0",
+                                         "sinks": ["sqlite"]})
+    writer = Writer(config, LoggerStats())
+    writer.open()
+    try:
+        stamp = Stamper("d1")
+        _bind(writer, stamp)
+        items: list[tuple[bytes, Message]] = [
+            (peer_of("d1"), stamp(messages.scalar("fridge1", "mxc", 0.01))),
+            (peer_of("d1"), stamp(messages.waveform("tes1", "scope", np.zeros(64, np.int16),
+                                                    dt=1e-6))),
+            (peer_of("d1"), stamp(messages.scalar("fridge1", "mxc", 0.02)))]
+        replies = _decoded(writer.process(items))  # type: ignore[arg-type]
+        assert values(writer, "data/fridge1/mxc") == [0.01, 0.02]
+    finally:
+        writer.close()
+    [error] = [body for _, body in replies if body["verb"] == "ERROR"]
+    assert error["code"] == "refused"
+    [item] = error["items"]
+    assert item["stream"] == "wave/tes1/scope"
+    assert "keeps no waveform records" in item["why"] and "logger.sinks" in item["why"]
+    assert writer.stats.isolations == 0  # known up front: no batch failed for it
