@@ -257,6 +257,8 @@ class AlarmEngine:
             rec = self.records.get(entry.alarm)
             if rec is None or rec.occurrence != entry.occurrence:
                 continue  # an occurrence the archive has moved past (or never had)
+            if rec.t_raised is not None and entry.t < rec.t_raised:
+                continue  # written before this occurrence began: another archive's numbering
             done = rec.delivered.get(entry.key, [])
             if entry.url_key in done:
                 continue

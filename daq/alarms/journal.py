@@ -27,7 +27,10 @@ journal before it evaluates anything (:meth:`AlarmEngine.restore
   exchange), not the time to the archive.
 
 Only notices whose delivery is recorded with their alarm (``Notice.record``)
-are journalled, one row per (alarm, occurrence, notice key, URL).
+are journalled, one row per (alarm, occurrence, notice key, URL). A row
+counts only for an occurrence raised before it was written: an archive
+started afresh numbers occurrences from 1 again, and an old journal in the
+state directory must not silence them.
 """
 
 from __future__ import annotations

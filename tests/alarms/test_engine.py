@@ -295,3 +295,8 @@ def test_restore_sends_a_notice_in_flight_at_the_kill_again_marked_as_a_possible
     third = AlarmEngine(_config([{**MXC, "delay_s": 0}]), daemons=[], now=T0 + 20)
     [fresh] = third.restore([stored], T0 + 20, [_entry(DeliveryStep.SENT, occurrence=0)]).notices
     assert fresh.title == first.title and fresh.body == first.body
+    # nor does one written before this occurrence was raised (an archive started afresh
+    # numbers its occurrences from 1 again; the state directory kept the old journal)
+    stale = JournalEntry("mxc_warm", 1, "raise", url_key(URL), DeliveryStep.SENT, T0 - 86400)
+    fourth = AlarmEngine(_config([{**MXC, "delay_s": 0}]), daemons=[], now=T0 + 30)
+    assert [n.key for n in fourth.restore([stored], T0 + 30, [stale]).notices] == ["raise"]
