@@ -25,6 +25,7 @@ from daq.config import LabConfig, load_config
 from daq.messages import Kind, Message
 from drivers.readings import Quality
 from tests.procs import Service, qupdaq, sim_lab_config
+from tests.waiting import wait_until
 
 
 class Mainframe:
@@ -102,7 +103,10 @@ def test_over_range_arrives_flagged_and_the_bias_stays_settable(mainframe: Mainf
         with Lab(mainframe.config, client="overrange-e2e", timeout_s=15) as lab:
             for volts in (0.5, -1.25, 0.125):
                 assert lab.set("tes1/bias_voltage", volts) == pytest.approx(volts)
-                assert mainframe.bias_at_the_simulator() == pytest.approx(volts)
+                # the set is done when the daemon has written it; the mainframe executes
+                # the SNDT in its own time, which a loaded machine makes visible
+                wait_until(lambda v=volts: mainframe.bias_at_the_simulator()
+                           == pytest.approx(v), f"the SIM928 at {volts} V", timeout_s=10)
                 assert lab.get("tes1/bias_voltage") == pytest.approx(volts)
                 end = time.monotonic() + 2.0  # let over-range polls run in between
                 while (left := end - time.monotonic()) > 0:
