@@ -36,7 +36,7 @@ from typing import Any
 
 from daq.alarms.conditions import Condition, Sample, Verdict, build
 from daq.alarms.config import ActionConfig, AlarmsConfig, RuleConfig, Severity
-from daq.alarms.journal import DeliveryStep, JournalEntry
+from daq.alarms.journal import DeliveryStep, JournalEntry, Target
 from daq.alarms.notify import DeliveryResult, Notice, RateLimiter, redact, url_key
 from daq.alarms.state import AlarmRecord, AlarmState, StateError, Transition
 from daq.alarms.store import record_meta
@@ -199,10 +199,10 @@ class AlarmEngine:
         self._loggers: dict[str, dict[str, Any]] = {}
         self._pulses: dict[str, str] = {}  # interlock alarm id -> reason, until the next tick
         self._failing: dict[str, str] = {}  # url key -> redacted URL and error
-        self._offered: set[tuple[str, int, str]] = set()
+        self._offered: set[Target] = set()
         # (alarm, occurrence, notice key) in flight when the previous process died: sent
         # again, marked as a possible repeat
-        self._in_flight: set[tuple[str, int, str]] = set()
+        self._in_flight: set[Target] = set()
         self._episode_first = ""
         self._episode_last = -1e18
         self._episode_size = 0

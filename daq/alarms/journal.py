@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
-#: (alarm, occurrence, notice key): what one delivery stands for (``Notice.targets``).
+#: (alarm, occurrence, notice key): one notice of one alarm occurrence (``Notice.targets``).
 Target = tuple[str, int, str]
 
 
@@ -127,18 +127,23 @@ class DeliveryJournal:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _open_db(self) -> sqlite3.Connection:
+        """The connection (the caller holds the lock)."""
+        if self._db is None:
+            raise sqlite3.ProgrammingError(f"delivery journal {self.path} is not open")
+        return self._db
+
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
-            if self._db is None:
-                raise sqlite3.ProgrammingError(f"delivery journal {self.path} is not open")
-            self._db.execute("BEGIN IMMEDIATE")
+            db = self._open_db()
+            db.execute("BEGIN IMMEDIATE")
             try:
-                yield self._db
+                yield db
             except BaseException:
-                self._db.execute("ROLLBACK")
+                db.execute("ROLLBACK")
                 raise
-            self._db.execute("COMMIT")
+            db.execute("COMMIT")
 
     def write(self, step: DeliveryStep, targets: Sequence[Target], url_key: str) -> None:
         """Write down ``step`` of one delivery (committed on return).
@@ -153,13 +158,12 @@ class DeliveryJournal:
         """
         if not targets:
             return
-        key = url_key
         with self._write() as db:
             if step is DeliveryStep.FAILED:
                 db.executemany(
                     "DELETE FROM deliveries WHERE alarm=? AND occurrence=? AND notice=? "
                     "AND url_key=? AND state=?",
-                    [(a, o, k, key, DeliveryStep.SENDING.value) for a, o, k in targets])
+                    [(a, o, k, url_key, DeliveryStep.SENDING.value) for a, o, k in targets])
                 return
             now = time.time()
             # a SENT row is never turned back into SENDING (a digest may cover a notice
@@ -168,16 +172,14 @@ class DeliveryJournal:
                 "INSERT INTO deliveries VALUES (?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (alarm, occurrence, notice, url_key) DO UPDATE "
                 "SET state=excluded.state, t=excluded.t WHERE state != 'sent'",
-                [(a, o, k, key, step.value, now) for a, o, k in targets])
+                [(a, o, k, url_key, step.value, now) for a, o, k in targets])
 
-    def entries(self, since: float = 0.0) -> list[JournalEntry]:
-        """Every row written at or after ``since`` (seconds since the epoch), oldest first."""
+    def entries(self) -> list[JournalEntry]:
+        """Every row (what :meth:`prune` left), oldest first."""
         with self._lock:
-            if self._db is None:
-                raise sqlite3.ProgrammingError(f"delivery journal {self.path} is not open")
-            rows = self._db.execute(
+            rows = self._open_db().execute(
                 "SELECT alarm, occurrence, notice, url_key, state, t FROM deliveries "
-                "WHERE t >= ? ORDER BY t", (since,)).fetchall()
+                "ORDER BY t").fetchall()
         return [JournalEntry(a, int(o), k, u, DeliveryStep(s), float(t))
                 for a, o, k, u, s, t in rows]
 

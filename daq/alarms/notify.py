@@ -41,7 +41,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from daq.alarms.config import NotificationsConfig, Severity
-from daq.alarms.journal import DeliveryJournal, DeliveryStep
+from daq.alarms.journal import DeliveryJournal, DeliveryStep, Target
 from daq.errors import ConfigError
 from daq.failpoints import failpoint
 
@@ -94,10 +94,10 @@ class Notice:
     body: str
     urls: tuple[str, ...]
     record: bool = True
-    covers: tuple[tuple[str, int, str], ...] = ()
+    covers: tuple[Target, ...] = ()
 
     @property
-    def targets(self) -> tuple[tuple[str, int, str], ...]:
+    def targets(self) -> tuple[Target, ...]:
         """(alarm, occurrence, notice key) whose delivery this notice makes: its own, and
         those a digest or a flood summary stands for."""
         own = ((self.alarm, self.occurrence, self.key),) if self.alarm and self.key not in (
